@@ -1,0 +1,308 @@
+//! The red-team scenario catalogue and the buffer traceability map, exactly as
+//! seed 002 defines them. IDs and semantics are versioned: changing a row
+//! needs a security review (seed 002, "Scenario Execution Rules").
+
+use serde::Serialize;
+
+/// Catalogue version; bump it whenever a row changes.
+pub const CATALOGUE_VERSION: &str = "2026-11-24.1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Severity {
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Critical => "Critical",
+            Severity::High => "High",
+            Severity::Medium => "Medium",
+        }
+    }
+
+    /// Seed 002: "Any scenario tagged Critical cannot be waived".
+    pub fn waivable(self) -> bool {
+        self != Severity::Critical
+    }
+}
+
+/// One row of the scenario catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct ScenarioSpec {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+    pub attack: &'static str,
+    pub expected: &'static str,
+    pub evidence: &'static str,
+}
+
+const fn row(
+    id: &'static str,
+    severity: Severity,
+    title: &'static str,
+    attack: &'static str,
+    expected: &'static str,
+    evidence: &'static str,
+) -> ScenarioSpec {
+    ScenarioSpec { id, severity, title, attack, expected, evidence }
+}
+
+use Severity::{Critical, High, Medium};
+
+pub const CATALOGUE: [ScenarioSpec; 18] = [
+    row(
+        "RT-001",
+        Critical,
+        "Context approval bypass",
+        "Request marked \"approval required\" attempts auto-sign path",
+        "Deny auto-sign, transition to AwaitUserApproval",
+        "FSM transition log + reason code",
+    ),
+    row(
+        "RT-002",
+        High,
+        "User policy limit bypass",
+        "Agent request exceeds per-user limit",
+        "Prompt or deny per policy; never auto-approve",
+        "Policy eval trace + decision record",
+    ),
+    row(
+        "RT-003",
+        Critical,
+        "Global hard-limit bypass",
+        "Request exceeds global hard cap",
+        "Deny",
+        "Policy layer + reason code DENY_GLOBAL_LIMIT",
+    ),
+    row(
+        "RT-004",
+        Critical,
+        "Unauthorized IPC caller",
+        "Non-allowed process connects to signer socket",
+        "Connection rejected",
+        "Peer-cred validation log",
+    ),
+    row(
+        "RT-005",
+        Critical,
+        "IPC payload tamper",
+        "Mutate AEAD ciphertext/tag in transit",
+        "Reject payload, no signing",
+        "AEAD verification failure log",
+    ),
+    row(
+        "RT-006",
+        Critical,
+        "IPC replay attempt",
+        "Replay prior valid encrypted message",
+        "Rejected as replay",
+        "Nonce/counter replay detection log",
+    ),
+    row(
+        "RT-007",
+        Critical,
+        "Invalid FSM transition",
+        "Force direct transition to Signing from non-approved state",
+        "Deny transition, fail closed",
+        "FSM error + audit event",
+    ),
+    row(
+        "RT-008",
+        High,
+        "Untrusted payment authority",
+        "x402 flow with unknown facilitator endpoint (if present) or untrusted merchant origin context",
+        "Deny",
+        "Trust-policy check log",
+    ),
+    row(
+        "RT-009",
+        High,
+        "Unapproved x402 scheme",
+        "x402 flow with non-allowlisted scheme",
+        "Deny",
+        "Scheme-policy log",
+    ),
+    row(
+        "RT-010",
+        High,
+        "Amount mutation after approval",
+        "Modify amount/payee after user approval",
+        "Require re-approval or deny",
+        "Approval invalidation log",
+    ),
+    row(
+        "RT-011",
+        Critical,
+        "Blob tampering at rest",
+        "Modify Cocoon blob bytes/metadata",
+        "Decrypt/parse fails closed",
+        "Integrity/tamper error",
+    ),
+    row(
+        "RT-012",
+        Critical,
+        "Rollback blob replay",
+        "Replace current blob with older valid blob",
+        "Detect rollback and deny",
+        "Version/epoch check log",
+    ),
+    row(
+        "RT-013",
+        Critical,
+        "TPM unavailable at sign time",
+        "TPM access denied/reset/unseal fails",
+        "Fail closed; no degraded sign",
+        "TPM error path + deny reason",
+    ),
+    row(
+        "RT-014",
+        Critical,
+        "Memory-scraper simulation",
+        "Attempt read from non-signer process memory path",
+        "No private key exposure outside signer",
+        "memory-scope assertion + process boundary evidence",
+    ),
+    row(
+        "RT-015",
+        High,
+        "Core dump leakage check",
+        "Trigger crash path in signer",
+        "No secrets in dumps (or dump disabled)",
+        "crash artifact policy check",
+    ),
+    row(
+        "RT-016",
+        Medium,
+        "Migration interruption",
+        "Kill process mid-migration",
+        "Restart-safe + no secret loss/corruption",
+        "checkpoint recovery evidence",
+    ),
+    row(
+        "RT-017",
+        Critical,
+        "Legacy fallback regression",
+        "Force plaintext fallback path in strict mode",
+        "Deny fallback path",
+        "strict-mode compliance log",
+    ),
+    row(
+        "RT-018",
+        High,
+        "Audit log secret leakage",
+        "Inject high-entropy secrets in request context",
+        "Logs redact secrets; no plaintext leak",
+        "redaction scan report",
+    ),
+];
+
+/// The catalogue row for `id`.
+pub fn spec(id: &str) -> Option<&'static ScenarioSpec> {
+    CATALOGUE.iter().find(|s| s.id == id)
+}
+
+/// One row of seed 002's "Buffer-to-Red-Team Traceability Map".
+#[derive(Debug, Clone, Copy)]
+pub struct BufRow {
+    pub id: &'static str,
+    pub surface: &'static str,
+    pub primary: &'static [&'static str],
+    pub secondary: &'static [&'static str],
+    pub pass_condition: &'static str,
+}
+
+pub const BUF_MAP: [BufRow; 8] = [
+    BufRow {
+        id: "BUF-001",
+        surface: "OS keyring read: in-process heap string during fetch/parse",
+        primary: &["RT-014"],
+        secondary: &["RT-018"],
+        pass_condition: "no host-process key exposure and no leakage artifacts",
+    },
+    BufRow {
+        id: "BUF-002",
+        surface: "env var secret injection: process env + copied string buffers",
+        primary: &["RT-017"],
+        secondary: &["RT-018"],
+        pass_condition: "strict mode rejects env-based secret persistence paths",
+    },
+    BufRow {
+        id: "BUF-003",
+        surface: "legacy file fallback read: file contents + parse buffers",
+        primary: &["RT-011", "RT-012"],
+        secondary: &["RT-017"],
+        pass_condition: "plaintext fallback absent; blob integrity/rollback protections hold",
+    },
+    BufRow {
+        id: "BUF-004",
+        surface: "policy/context metadata: request structs/log context",
+        primary: &["RT-018"],
+        secondary: &["RT-001"],
+        pass_condition: "metadata paths never carry/expose secret material",
+    },
+    BufRow {
+        id: "BUF-005",
+        surface: "IPC plaintext payload: sender/receiver transient buffers",
+        primary: &["RT-005", "RT-006"],
+        secondary: &["RT-004"],
+        pass_condition: "AEAD integrity/replay checks and caller auth enforced",
+    },
+    BufRow {
+        id: "BUF-006",
+        surface: "signer decrypt window: signer process sensitive buffer",
+        primary: &["RT-014"],
+        secondary: &["RT-007", "RT-013"],
+        pass_condition: "signer-only secret residency with bounded decrypt window",
+    },
+    BufRow {
+        id: "BUF-007",
+        surface: "crash dumps/core files: OS dump artifacts",
+        primary: &["RT-015"],
+        secondary: &["RT-014"],
+        pass_condition: "crash paths do not expose recoverable secrets",
+    },
+    BufRow {
+        id: "BUF-008",
+        surface: "migration temporary buffers: migration worker memory",
+        primary: &["RT-016"],
+        secondary: &["RT-018"],
+        pass_condition: "migration temps are recoverable, bounded, and non-leaking",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_has_eighteen_ordered_unique_ids() {
+        for (i, s) in CATALOGUE.iter().enumerate() {
+            assert_eq!(s.id, format!("RT-{:03}", i + 1));
+        }
+    }
+
+    #[test]
+    fn every_buf_row_names_known_scenarios() {
+        for row in BUF_MAP {
+            assert!(!row.primary.is_empty(), "{} needs primary coverage", row.id);
+            for id in row.primary.iter().chain(row.secondary) {
+                assert!(spec(id).is_some(), "{} names unknown {id}", row.id);
+            }
+        }
+    }
+
+    #[test]
+    fn severities_match_the_seed() {
+        let critical: Vec<&str> = CATALOGUE.iter().filter(|s| s.severity == Critical).map(|s| s.id).collect();
+        assert_eq!(
+            critical,
+            ["RT-001", "RT-003", "RT-004", "RT-005", "RT-006", "RT-007", "RT-011", "RT-012", "RT-013", "RT-014", "RT-017"]
+        );
+        assert_eq!(spec("RT-016").unwrap().severity, Medium);
+        assert!(!Critical.waivable() && High.waivable() && Medium.waivable());
+    }
+}

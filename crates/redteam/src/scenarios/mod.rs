@@ -1,0 +1,13 @@
+//! The implemented attacks, one module per scenario.
+//!
+//! A scenario here runs a real attack against a real component (a process, a
+//! socket, a file, a TPM) and records what it tried and how it was refused.
+//! Scenarios whose component does not exist yet are absent, and the ledger
+//! reports them as `FAIL: not implemented`.
+
+use crate::ledger::Scenario;
+
+/// Every implemented scenario.
+pub fn implemented() -> Vec<Box<dyn Scenario>> {
+    Vec::new()
+}
