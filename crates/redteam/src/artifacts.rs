@@ -106,11 +106,8 @@ pub fn coverage(r: &Report) -> Value {
         .results
         .iter()
         .map(|s| {
-            let checks: Vec<Value> = s
-                .checks
-                .iter()
-                .map(|c| json!({"check": c.name, "passed": c.passed, "evidence": c.evidence}))
-                .collect();
+            let checks: Vec<Value> =
+                s.checks.iter().map(|c| json!({"check": c.name, "passed": c.passed, "evidence": c.evidence})).collect();
             (s.id.to_string(), json!({"implemented": s.implemented, "status": s.status.name(), "checks": checks}))
         })
         .collect();

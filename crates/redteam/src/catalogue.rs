@@ -118,14 +118,7 @@ pub const CATALOGUE: [ScenarioSpec; 18] = [
         "Deny",
         "Trust-policy check log",
     ),
-    row(
-        "RT-009",
-        High,
-        "Unapproved x402 scheme",
-        "x402 flow with non-allowlisted scheme",
-        "Deny",
-        "Scheme-policy log",
-    ),
+    row("RT-009", High, "Unapproved x402 scheme", "x402 flow with non-allowlisted scheme", "Deny", "Scheme-policy log"),
     row(
         "RT-010",
         High,
@@ -300,7 +293,10 @@ mod tests {
         let critical: Vec<&str> = CATALOGUE.iter().filter(|s| s.severity == Critical).map(|s| s.id).collect();
         assert_eq!(
             critical,
-            ["RT-001", "RT-003", "RT-004", "RT-005", "RT-006", "RT-007", "RT-011", "RT-012", "RT-013", "RT-014", "RT-017"]
+            [
+                "RT-001", "RT-003", "RT-004", "RT-005", "RT-006", "RT-007", "RT-011", "RT-012", "RT-013", "RT-014",
+                "RT-017"
+            ]
         );
         assert_eq!(spec("RT-016").unwrap().severity, Medium);
         assert!(!Critical.waivable() && High.waivable() && Medium.waivable());

@@ -179,7 +179,10 @@ fn judge(
         && spec.severity != Severity::Critical
         && let Some(w) = waivers.for_scenario(spec.id)
     {
-        reason = format!("waived by {} ({}) until {}: {}; underlying result: {reason}", w.owner, w.waiver_id, w.expires, w.reason);
+        reason = format!(
+            "waived by {} ({}) until {}: {}; underlying result: {reason}",
+            w.owner, w.waiver_id, w.expires, w.reason
+        );
         status = Status::Skip;
         waiver_id = Some(w.waiver_id.clone());
     }

@@ -121,9 +121,8 @@ fn waivers_turn_non_critical_fails_into_skip_and_critical_waivers_are_rejected()
     let res = run(&out, &["--waivers", waivers.to_str().unwrap()]);
     assert!(res.status.success());
     let summary = json(&out.join("redteam-summary.json"));
-    let status = |id: &str| {
-        summary["results"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["status"].clone()
-    };
+    let status =
+        |id: &str| summary["results"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["status"].clone();
     assert_eq!(status("RT-016"), "SKIP");
     assert_eq!(status("RT-011"), "FAIL");
     assert_eq!(status("RT-015"), "FAIL");

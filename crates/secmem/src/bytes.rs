@@ -9,14 +9,32 @@
 use std::fmt;
 use std::io::Read;
 
-use zeroize::Zeroize;
-
-use crate::pool::{self, LockedRegion, Pool};
 use crate::SecMemError;
+use crate::pool::{self, LockedRegion, Pool};
 
-/// Overwrites `buf` with zeros using volatile writes the compiler may not elide.
+/// Overwrites `buf` with zeros using volatile writes the compiler may not
+/// elide or reorder past the fence, 8 bytes at a time where aligned.
 pub fn zero_mem(buf: &mut [u8]) {
-    buf.zeroize();
+    let len = buf.len();
+    let base = buf.as_mut_ptr();
+    let head = base.align_offset(8).min(len);
+    let words = (len - head) / 8;
+    // SAFETY: every write below stays inside `buf`, to which `&mut` gives us
+    // exclusive access: `head` bytes, then `words` aligned u64s starting at the
+    // 8-aligned address `base + head`, then the remaining tail bytes.
+    unsafe {
+        for i in 0..head {
+            std::ptr::write_volatile(base.add(i), 0);
+        }
+        let word_ptr = base.add(head).cast::<u64>();
+        for i in 0..words {
+            std::ptr::write_volatile(word_ptr.add(i), 0);
+        }
+        for i in head + words * 8..len {
+            std::ptr::write_volatile(base.add(i), 0);
+        }
+    }
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Copies `src` into `dst`; both must have the same length. Nothing is copied

@@ -284,11 +284,9 @@ fn check_secret_pages(pool: &'static Pool) -> Vec<Control> {
     };
     let info = inspect::mapping_containing(probe.as_ptr()).ok().flatten();
     let (locked, dd, flags) = match &info {
-        Some(m) => (
-            m.has_flag("lo") && m.locked_kb >= m.size_kb && m.size_kb > 0,
-            m.has_flag("dd"),
-            m.vm_flags.join(" "),
-        ),
+        Some(m) => {
+            (m.has_flag("lo") && m.locked_kb >= m.size_kb && m.size_kb > 0, m.has_flag("dd"), m.vm_flags.join(" "))
+        }
         None => (false, false, "mapping not found".to_string()),
     };
     let secretmem = info.as_ref().is_some_and(|m| m.path.starts_with("/secretmem"));

@@ -188,9 +188,7 @@ impl Pool {
         if self.pooled && slot <= (1 << MAX_SLOT_SHIFT) && slot <= page {
             self.alloc_slot(len, slot.trailing_zeros())
         } else {
-            let span_len = need
-                .checked_next_multiple_of(page)
-                .ok_or(SecMemError::InvalidSize { requested: len })?;
+            let span_len = need.checked_next_multiple_of(page).ok_or(SecMemError::InvalidSize { requested: len })?;
             self.alloc_span(len, span_len)
         }
     }

@@ -10,8 +10,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::AsFd;
 
-use crate::bytes::{MLockedBytes, zero_mem};
 use crate::SecMemError;
+use crate::bytes::{MLockedBytes, zero_mem};
 
 /// Standard input as an unbuffered `File` (a duplicate of descriptor 0).
 ///

@@ -8,9 +8,9 @@
 use std::fmt;
 use std::io::Read;
 
+use crate::SecMemError;
 use crate::bytes::MLockedSizedBytes;
 use crate::pool::Pool;
-use crate::SecMemError;
 
 /// `N` bytes of seed material in locked, dump-excluded memory.
 pub struct MLockedSeed<const N: usize> {

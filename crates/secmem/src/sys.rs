@@ -63,9 +63,7 @@ impl Mapping {
     pub(crate) fn new(data_len: usize, backend: Backend) -> Result<Mapping, SecMemError> {
         let page = page_size();
         debug_assert!(data_len > 0 && data_len.is_multiple_of(page));
-        let total_len = data_len
-            .checked_add(2 * page)
-            .ok_or(SecMemError::InvalidSize { requested: data_len })?;
+        let total_len = data_len.checked_add(2 * page).ok_or(SecMemError::InvalidSize { requested: data_len })?;
 
         // SAFETY: an anonymous PROT_NONE reservation at an address of the
         // kernel's choosing; it aliases nothing.

@@ -1,8 +1,8 @@
 //! The container API: seed 001's tests, plus secret input and redaction.
 
 use secmem::{
-    Backend, MLockedBytes, MLockedSeed, MLockedSizedBytes, Pool, SecMemError, SecretBytes, SecretString,
-    copy_mem, zero_mem,
+    Backend, MLockedBytes, MLockedSeed, MLockedSizedBytes, Pool, SecMemError, SecretBytes, SecretString, copy_mem,
+    zero_mem,
 };
 
 #[test]
@@ -87,6 +87,21 @@ fn zero_mem_clears_region() {
     assert!(b.as_slice()[..100].iter().all(|&x| x == 0x5A));
     assert!(b.as_slice()[100..200].iter().all(|&x| x == 0));
     assert!(b.as_slice()[200..].iter().all(|&x| x == 0x5A));
+}
+
+#[test]
+fn zero_mem_clears_exactly_the_region_at_any_alignment() {
+    let mut b = MLockedBytes::new(96).unwrap();
+    for start in 0..17 {
+        for len in 0..41 {
+            b.as_mut_slice().fill(0xEE);
+            zero_mem(&mut b.as_mut_slice()[start..start + len]);
+            let s = b.as_slice();
+            assert!(s[..start].iter().all(|&x| x == 0xEE), "before {start}+{len}");
+            assert!(s[start..start + len].iter().all(|&x| x == 0), "inside {start}+{len}");
+            assert!(s[start + len..].iter().all(|&x| x == 0xEE), "after {start}+{len}");
+        }
+    }
 }
 
 #[test]
@@ -182,8 +197,5 @@ fn global_pool_rejects_a_second_backend() {
     let other = if active == Backend::Mlock { Backend::MemfdSecret } else { Backend::Mlock };
     assert!(secmem::configure_global(active).is_ok());
     let err = secmem::configure_global(other).unwrap_err();
-    assert!(
-        matches!(err, SecMemError::AlreadyConfigured { .. } | SecMemError::BackendUnavailable { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, SecMemError::AlreadyConfigured { .. } | SecMemError::BackendUnavailable { .. }), "{err}");
 }

@@ -105,7 +105,8 @@ fn self_check_reports_mandatory_controls_off_in_an_unhardened_process() {
 
 #[test]
 fn secret_env_names_are_recognised() {
-    for name in ["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "db_password", "SOLANA_KEYPAIR", "KES_SKEY", "OPENAI_API_KEY"] {
+    for name in ["AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "db_password", "SOLANA_KEYPAIR", "KES_SKEY", "OPENAI_API_KEY"]
+    {
         assert!(hardening::is_secret_env_name(name.as_bytes()), "{name}");
     }
     for name in ["PATH", "HOME", "KEYWARD_CONFIG", "RUST_LOG", "LANG"] {

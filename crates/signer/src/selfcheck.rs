@@ -30,10 +30,7 @@ pub(crate) fn run(outcome: &HardeningOutcome) -> ExitCode {
     } else {
         let names: Vec<&str> = failures.iter().map(|c| c.name).collect();
         let _ = writeln!(out, "{{\"event\":\"selfcheck_result\",\"profile\":\"strict\",\"result\":\"fail\"}}");
-        eprintln!(
-            "keywardd: KW_SELFCHECK_FAILED: mandatory controls off: {}; refusing to start",
-            names.join(", ")
-        );
+        eprintln!("keywardd: KW_SELFCHECK_FAILED: mandatory controls off: {}; refusing to start", names.join(", "));
         ExitCode::from(EXIT_SELFCHECK_FAILED)
     }
 }
