@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# keyward's main job on a fresh machine. Today (before the signer daemon
+# exists): build, run the signer's strict-profile self-check, then the
+# red-team ledger, whose evidence lands in ./redteam-out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cargo build --release --locked -p signer -p redteam
+echo "== keywardd self-check (strict profile)"
+target/release/keywardd self-check
+echo "== red-team ledger"
+target/release/keyward-redteam --out redteam-out
