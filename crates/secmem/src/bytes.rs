@@ -37,6 +37,23 @@ pub fn zero_mem(buf: &mut [u8]) {
     std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Bytes of stack that [`scrub_stack`] overwrites.
+pub const STACK_SCRUB_BYTES: usize = 32 * 1024;
+
+/// Overwrites the [`STACK_SCRUB_BYTES`] of stack just below the caller's frame
+/// with zeros.
+///
+/// Library code we call with secrets (hashing, scalar arithmetic) leaves
+/// copies in its stack frames when it returns. Calling this right after such a
+/// call, from the same function, runs a frame over exactly the region those
+/// callees used and wipes it.
+#[inline(never)]
+pub fn scrub_stack() {
+    let mut area = [0u8; STACK_SCRUB_BYTES];
+    zero_mem(&mut area);
+    std::hint::black_box(&area);
+}
+
 /// Copies `src` into `dst`; both must have the same length. Nothing is copied
 /// on a mismatch.
 pub fn copy_mem(dst: &mut [u8], src: &[u8]) -> Result<(), SecMemError> {

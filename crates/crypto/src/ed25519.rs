@@ -1,0 +1,232 @@
+//! Ed25519 (RFC 8032) as Cardano uses it: DSIGN and DSIGN-M.
+//!
+//! **Keys.** [`Ed25519SigningKey`] keeps its 32-byte seed *and* the expanded
+//! secret `SHA-512(seed)` in one locked allocation, so signing neither
+//! re-hashes the seed nor copies it out of locked memory. The expansion that
+//! signing needs is rebuilt from locked bytes into dalek's
+//! `ExpandedSecretKey`, which zeroizes on drop; every stack frame that held a
+//! transient copy is then overwritten by [`secmem::scrub_stack`].
+//!
+//! **Verification follows libsodium**, which is what Cardano nodes run
+//! (`crypto_sign_verify_detached`): besides the cofactorless equation with a
+//! byte comparison of `R` (which ed25519-dalek's `verify` also does), it
+//! rejects a non-canonical `S`, a small-order `R`, and a public key that is
+//! non-canonical or of small order. ed25519-dalek alone accepts the last three;
+//! accepting a signature a Cardano node rejects would be a consensus bug.
+
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use curve25519_dalek::scalar::Scalar;
+use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use secmem::{MLockedSeed, MLockedSizedBytes, scrub_stack};
+use sha2::{Digest, Sha512};
+
+use crate::direct::{DirectDeserialise, DirectSerialise, Pull, Push};
+use crate::{CryptoError, VerifyFailure};
+
+pub const SEED_SIZE: usize = 32;
+pub const VERIFICATION_KEY_SIZE: usize = 32;
+pub const SIGNATURE_SIZE: usize = 64;
+
+/// An Ed25519 verification key: 32 public bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ed25519VerificationKey(pub [u8; VERIFICATION_KEY_SIZE]);
+
+impl std::fmt::Debug for Ed25519VerificationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ed25519VerificationKey({})", crate::hex::encode(&self.0))
+    }
+}
+
+/// An Ed25519 signature: 64 public bytes, `R ‖ S`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Ed25519Signature(pub [u8; SIGNATURE_SIZE]);
+
+impl std::fmt::Debug for Ed25519Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ed25519Signature({})", crate::hex::encode(&self.0))
+    }
+}
+
+/// Locked layout: seed (32) ‖ SHA-512(seed) (64).
+const SECRET_SIZE: usize = SEED_SIZE + 64;
+
+/// An Ed25519 signing key whose secret lives only in locked memory.
+pub struct Ed25519SigningKey {
+    secret: MLockedSizedBytes<SECRET_SIZE>,
+    /// Decompressed once at key generation (public).
+    vk: VerifyingKey,
+}
+
+impl std::fmt::Debug for Ed25519SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ed25519SigningKey(<redacted>, vk={})", crate::hex::encode(self.vk.as_bytes()))
+    }
+}
+
+impl Ed25519SigningKey {
+    /// `genKeyDSIGNM`: derives the key from a locked seed. The seed is copied
+    /// (locked to locked) and stays the caller's to finalize.
+    pub fn gen_key_m(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
+        let key = Self::expand(seed.as_bytes())?;
+        scrub_stack();
+        Ok(key)
+    }
+
+    #[inline(never)]
+    fn expand(seed: &[u8; SEED_SIZE]) -> Result<Self, CryptoError> {
+        let mut secret = MLockedSizedBytes::<SECRET_SIZE>::new()?;
+        let (seed_part, expanded) = secret.as_mut_slice().split_at_mut(SEED_SIZE);
+        seed_part.copy_from_slice(seed);
+        let out: &mut sha2::digest::Output<Sha512> =
+            expanded.try_into().expect("64-byte slice for a 64-byte digest");
+        Sha512::new().chain_update(seed).finalize_into(out);
+        let esk = ExpandedSecretKey::from_bytes(secret.as_array()[SEED_SIZE..].try_into().expect("64 bytes"));
+        let vk = VerifyingKey::from(&esk);
+        drop(esk);
+        Ok(Ed25519SigningKey { secret, vk })
+    }
+
+    /// `deriveVerKeyDSIGNM`.
+    pub fn derive_verification_key_m(&self) -> Ed25519VerificationKey {
+        Ed25519VerificationKey(self.vk.to_bytes())
+    }
+
+    /// `signDSIGNM`: RFC 8032 signature, deterministic.
+    pub fn sign_bytes_m(&self, message: &[u8]) -> Ed25519Signature {
+        let sig = self.sign_inner(message);
+        scrub_stack();
+        sig
+    }
+
+    #[inline(never)]
+    fn sign_inner(&self, message: &[u8]) -> Ed25519Signature {
+        let expanded: &[u8; 64] = self.secret.as_array()[SEED_SIZE..].try_into().expect("64 bytes");
+        let esk = ExpandedSecretKey::from_bytes(expanded);
+        let sig = raw_sign::<Sha512>(&esk, message, &self.vk);
+        drop(esk);
+        Ed25519Signature(sig.to_bytes())
+    }
+
+    /// `cloneKeyDSIGNM`: a deep copy in fresh locked memory.
+    pub fn clone_key_m(&self) -> Result<Self, CryptoError> {
+        Ok(Ed25519SigningKey { secret: self.secret.try_clone()?, vk: self.vk })
+    }
+
+    /// `getSeedDSIGNM`: the seed, copied into a fresh locked seed.
+    pub fn get_seed_m(&self) -> Result<MLockedSeed<SEED_SIZE>, CryptoError> {
+        let mut seed = MLockedSeed::new()?;
+        seed.as_mut_bytes().copy_from_slice(&self.secret.as_slice()[..SEED_SIZE]);
+        Ok(seed)
+    }
+
+    /// `forgetSignKeyDSIGNM`: wipes and frees now.
+    pub fn forget_signing_key_m(self) {
+        drop(self);
+    }
+
+    /// The seed as it lies in locked memory (for DirectSerialise).
+    pub(crate) fn seed_bytes(&self) -> &[u8] {
+        &self.secret.as_slice()[..SEED_SIZE]
+    }
+}
+
+impl DirectSerialise for Ed25519SigningKey {
+    /// Only the seed: the rest is derived from it.
+    const DIRECT_SIZE: usize = SEED_SIZE;
+
+    fn direct_serialise(&self, push: &mut Push<'_>) -> Result<(), CryptoError> {
+        push(self.seed_bytes())
+    }
+}
+
+impl DirectDeserialise for Ed25519SigningKey {
+    fn direct_deserialise(pull: &mut Pull<'_>) -> Result<Self, CryptoError> {
+        let mut seed = MLockedSeed::<SEED_SIZE>::new()?;
+        pull(seed.as_mut_bytes())?;
+        Self::gen_key_m(&seed)
+    }
+}
+
+/// Verifies `signature` on `message` under `vk` with libsodium's rules.
+pub fn verify(vk: &Ed25519VerificationKey, message: &[u8], signature: &Ed25519Signature) -> Result<(), CryptoError> {
+    check_libsodium_rules(&vk.0, &signature.0).map_err(CryptoError::Verify)?;
+    let key = VerifyingKey::from_bytes(&vk.0).map_err(|_| CryptoError::Verify(VerifyFailure::InvalidKey))?;
+    // Cofactorless, comparing the encoding of the recomputed R with the
+    // signature's R bytes: the same equation libsodium checks.
+    key.verify(message, &Signature::from_bytes(&signature.0))
+        .map_err(|_| CryptoError::Verify(VerifyFailure::Equation))
+}
+
+/// The checks libsodium makes before the equation.
+pub fn check_libsodium_rules(vk: &[u8; 32], sig: &[u8; 64]) -> Result<(), VerifyFailure> {
+    let s: [u8; 32] = sig[32..].try_into().expect("32 bytes");
+    if bool::from(Scalar::from_canonical_bytes(s).is_none()) {
+        return Err(VerifyFailure::NonCanonicalS);
+    }
+    let r: [u8; 32] = sig[..32].try_into().expect("32 bytes");
+    if has_small_order(&r) {
+        return Err(VerifyFailure::SmallOrderR);
+    }
+    if !is_canonical_point_encoding(vk) {
+        return Err(VerifyFailure::NonCanonicalKey);
+    }
+    if has_small_order(vk) {
+        return Err(VerifyFailure::SmallOrderKey);
+    }
+    Ok(())
+}
+
+/// libsodium's `ge25519_is_canonical`: the y coordinate (sign bit aside) is
+/// below p = 2^255 − 19.
+pub fn is_canonical_point_encoding(s: &[u8; 32]) -> bool {
+    let top_is_max = s[31] & 0x7f == 0x7f && s[1..31].iter().all(|&b| b == 0xff);
+    !(top_is_max && s[0] >= 0xed)
+}
+
+/// The encodings, sign bit cleared, of every point of order dividing 8, plus
+/// the non-canonical encodings p and p+1 of y = 0 and y = 1: the same list as
+/// libsodium's `ge25519_has_small_order`.
+const SMALL_ORDER_ENCODINGS: [[u8; 32]; 7] = [
+    // y = 0 (order 4)
+    [0; 32],
+    // y = 1, the identity (order 1)
+    [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    // order 8
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf,
+        0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+    ],
+    // order 8
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20,
+        0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+    ],
+    // y = p − 1 = −1 (order 2)
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+    // y = p, non-canonical 0 (order 4)
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+    // y = p + 1, non-canonical 1 (order 1)
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+];
+
+/// libsodium's `ge25519_has_small_order`, on an encoding (sign bit ignored).
+pub fn has_small_order(s: &[u8; 32]) -> bool {
+    let mut masked = *s;
+    masked[31] &= 0x7f;
+    SMALL_ORDER_ENCODINGS.contains(&masked)
+}
+
+/// Decompresses an encoding (used by tests to cross-check the list above).
+pub fn decompress(s: &[u8; 32]) -> Option<curve25519_dalek::EdwardsPoint> {
+    CompressedEdwardsY(*s).decompress()
+}
