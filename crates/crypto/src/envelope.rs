@@ -87,8 +87,8 @@ fn parse_fields(text: &[u8]) -> Result<Fields, CryptoError> {
             _ => return Err(bad()),
         }
     }
-    skip_ws(&mut i);
-    if i + 1 != text.len() && !(i < text.len() && text[i + 1..].iter().all(u8::is_ascii_whitespace)) {
+    // `text[i]` is the closing brace; only whitespace may follow.
+    if !text[i + 1..].iter().all(u8::is_ascii_whitespace) {
         return Err(bad());
     }
     Ok(Fields { kind: kind.ok_or_else(bad)?, cbor_hex: cbor.ok_or_else(bad)? })
