@@ -1,0 +1,36 @@
+//! `keyward kes …` hands the command, stdin and exit status to the helper
+//! installed beside it.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+#[test]
+fn kes_commands_are_handed_to_the_helper_beside_keyward() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyward = dir.path().join("keyward");
+    std::fs::copy(env!("CARGO_BIN_EXE_keyward"), &keyward).unwrap();
+    // A stand-in helper that reports what it received and exits 7.
+    let helper = dir.path().join("keyward-kes");
+    std::fs::write(&helper, "#!/bin/sh\necho \"args:$*\"\necho \"stdin:$(cat)\"\nexit 7\n").unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let mut child = Command::new(&keyward)
+        .args(["kes", "sign", "--scheme", "sum6", "--period", "3", "--message-hex", "00"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"seed-on-stdin\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("args:sign --scheme sum6 --period 3 --message-hex 00"), "{stdout}");
+    assert!(stdout.contains("stdin:seed-on-stdin"), "{stdout}");
+    assert_eq!(out.status.code(), Some(7), "the helper's exit status is keyward's");
+
+    // Without the helper: a clear error, not a crash.
+    std::fs::remove_file(&helper).unwrap();
+    let out = Command::new(&keyward).args(["kes", "vk", "--scheme", "sum6"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KW_HELPER_MISSING"));
+}
