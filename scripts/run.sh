@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # keyward's main job on a fresh machine. Today (before the signer daemon
 # exists): build, run the signer's strict-profile self-check, then the
-# red-team ledger, whose evidence lands in ./redteam-out.
+# red-team ledger, whose evidence lands in ./redteam-out. The operator
+# commands are ready too: target/release/keyward kes --help.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-cargo build --release --locked -p signer -p redteam
+cargo build --release --locked -p signer -p redteam -p cli -p kes-tool
 echo "== keywardd self-check (strict profile)"
 target/release/keywardd self-check
 echo "== red-team ledger"

@@ -68,18 +68,20 @@ impl Ed25519SigningKey {
     /// `genKeyDSIGNM`: derives the key from a locked seed. The seed is copied
     /// (locked to locked) and stays the caller's to finalize.
     pub fn gen_key_m(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
-        let key = Self::expand(seed.as_bytes())?;
+        let key = Self::gen_key_unscrubbed(seed);
         scrub_stack();
-        Ok(key)
+        key
     }
 
+    /// Key derivation without the final stack scrub, for callers (KES) that
+    /// scrub once after a whole tree of derivations.
     #[inline(never)]
-    fn expand(seed: &[u8; SEED_SIZE]) -> Result<Self, CryptoError> {
+    pub(crate) fn gen_key_unscrubbed(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
+        let seed = seed.as_bytes();
         let mut secret = MLockedSizedBytes::<SECRET_SIZE>::new()?;
         let (seed_part, expanded) = secret.as_mut_slice().split_at_mut(SEED_SIZE);
         seed_part.copy_from_slice(seed);
-        let out: &mut sha2::digest::Output<Sha512> =
-            expanded.try_into().expect("64-byte slice for a 64-byte digest");
+        let out: &mut sha2::digest::Output<Sha512> = expanded.try_into().expect("64-byte slice for a 64-byte digest");
         Sha512::new().chain_update(seed).finalize_into(out);
         let esk = ExpandedSecretKey::from_bytes(secret.as_array()[SEED_SIZE..].try_into().expect("64 bytes"));
         let vk = VerifyingKey::from(&esk);
@@ -94,13 +96,14 @@ impl Ed25519SigningKey {
 
     /// `signDSIGNM`: RFC 8032 signature, deterministic.
     pub fn sign_bytes_m(&self, message: &[u8]) -> Ed25519Signature {
-        let sig = self.sign_inner(message);
+        let sig = self.sign_unscrubbed(message);
         scrub_stack();
         sig
     }
 
+    /// Signing without the final stack scrub (see [`Self::gen_key_unscrubbed`]).
     #[inline(never)]
-    fn sign_inner(&self, message: &[u8]) -> Ed25519Signature {
+    pub(crate) fn sign_unscrubbed(&self, message: &[u8]) -> Ed25519Signature {
         let expanded: &[u8; 64] = self.secret.as_array()[SEED_SIZE..].try_into().expect("64 bytes");
         let esk = ExpandedSecretKey::from_bytes(expanded);
         let sig = raw_sign::<Sha512>(&esk, message, &self.vk);
@@ -154,8 +157,7 @@ pub fn verify(vk: &Ed25519VerificationKey, message: &[u8], signature: &Ed25519Si
     let key = VerifyingKey::from_bytes(&vk.0).map_err(|_| CryptoError::Verify(VerifyFailure::InvalidKey))?;
     // Cofactorless, comparing the encoding of the recomputed R with the
     // signature's R bytes: the same equation libsodium checks.
-    key.verify(message, &Signature::from_bytes(&signature.0))
-        .map_err(|_| CryptoError::Verify(VerifyFailure::Equation))
+    key.verify(message, &Signature::from_bytes(&signature.0)).map_err(|_| CryptoError::Verify(VerifyFailure::Equation))
 }
 
 /// The checks libsodium makes before the equation.

@@ -105,9 +105,9 @@ fn expect_type(text: &[u8], fields: &Fields, want: &str) -> Result<(), CryptoErr
 pub fn read_sum6_verification_key(text: &[u8]) -> Result<KesVerificationKey, CryptoError> {
     let f = parse_fields(text)?;
     expect_type(text, &f, SUM6_VERIFICATION_KEY_TYPE)?;
-    let cbor = crate::hex::decode(std::str::from_utf8(&text[f.cbor_hex]).map_err(|_| CryptoError::Malformed {
-        what: "cborHex",
-    })?)?;
+    let cbor = crate::hex::decode(
+        std::str::from_utf8(&text[f.cbor_hex]).map_err(|_| CryptoError::Malformed { what: "cborHex" })?,
+    )?;
     let raw = crate::cbor::decode_bytes(&cbor, 32)?;
     Ok(KesVerificationKey(raw.try_into().expect("checked length")))
 }
@@ -124,7 +124,10 @@ pub fn read_sum6_signing_key(text: &MLockedBytes) -> Result<Sum6, CryptoError> {
 
 fn envelope(kind: &str, description: &str, cbor_hex_len: usize, fill: impl FnOnce(&mut [u8])) -> Vec<u8> {
     let mut out = Vec::new();
-    out.extend_from_slice(format!("{{\n    \"type\": \"{kind}\",\n    \"description\": \"{description}\",\n    \"cborHex\": \"").as_bytes());
+    out.extend_from_slice(
+        format!("{{\n    \"type\": \"{kind}\",\n    \"description\": \"{description}\",\n    \"cborHex\": \"")
+            .as_bytes(),
+    );
     let at = out.len();
     out.resize(at + cbor_hex_len, 0);
     fill(&mut out[at..]);

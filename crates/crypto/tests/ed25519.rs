@@ -46,6 +46,8 @@ fn rfc8032_known_answers() {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
     /// ed25519-dalek's own SigningKey as an independent signer.
     #[test]
     fn signatures_equal_an_independent_signer(seed in any::<[u8; 32]>(), msg in proptest::collection::vec(any::<u8>(), 0..200)) {
@@ -95,7 +97,8 @@ fn wycheproof_vectors_follow_libsodium() {
                     // Wycheproof accepts a few signatures that libsodium refuses;
                     // only libsodium's extra rules may be the reason.
                     Err(CryptoError::Verify(
-                        f @ (VerifyFailure::SmallOrderR | VerifyFailure::SmallOrderKey | VerifyFailure::NonCanonicalKey),
+                        f
+                        @ (VerifyFailure::SmallOrderR | VerifyFailure::SmallOrderKey | VerifyFailure::NonCanonicalKey),
                     )) => stricter.push((t.tc_id, f)),
                     Err(e) => panic!("tc {} ({}) must verify: {e}", t.tc_id, t.comment),
                 },
@@ -188,14 +191,14 @@ fn non_canonical_s_and_small_order_r_are_refused() {
     let sig = sk.sign_bytes_m(msg);
     // S + L: the same scalar, non-canonically encoded.
     const L: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ];
     let mut malleable = sig;
     let mut carry = 0u16;
-    for i in 0..32 {
-        let v = u16::from(malleable.0[32 + i]) + u16::from(L[i]) + carry;
-        malleable.0[32 + i] = v as u8;
+    for (s_byte, l_byte) in malleable.0[32..].iter_mut().zip(L) {
+        let v = u16::from(*s_byte) + u16::from(l_byte) + carry;
+        *s_byte = v as u8;
         carry = v >> 8;
     }
     assert_eq!(failure(ed25519::verify(&vk, msg, &malleable)), VerifyFailure::NonCanonicalS);

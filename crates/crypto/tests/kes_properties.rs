@@ -123,7 +123,10 @@ fn r1_is_replaced_by_zeros_once_the_right_half_is_generated() {
 fn direct_deserialise_checks_sizes() {
     let key = kes::gen_key::<kes::Sum6>(&seed(2)).unwrap();
     let raw = direct::to_locked(&key).unwrap();
-    assert_eq!(direct::from_slice::<kes::Sum6>(&raw.as_slice()[..607]).unwrap_err().code(), "CRYPTO_DIRECT_SHORT_INPUT");
+    assert_eq!(
+        direct::from_slice::<kes::Sum6>(&raw.as_slice()[..607]).unwrap_err().code(),
+        "CRYPTO_DIRECT_SHORT_INPUT"
+    );
     let mut long = raw.as_slice().to_vec();
     long.push(0);
     assert_eq!(direct::from_slice::<kes::Sum6>(&long).unwrap_err().code(), "CRYPTO_DIRECT_LONG_INPUT");

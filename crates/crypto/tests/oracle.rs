@@ -21,7 +21,7 @@ fn locked_seed(seed: &[u8; 32]) -> MLockedSeed<32> {
 macro_rules! oracle_test {
     ($test:ident, $ours:ty, $theirs:ty, $verify_theirs:expr) => {
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
             #[test]
             fn $test(seed in any::<[u8; 32]>(), msg in proptest::collection::vec(any::<u8>(), 0..64)) {
                 let total = <$ours>::TOTAL_PERIODS;

@@ -231,7 +231,8 @@ fn sign_from_seed<K: KesAlgorithm>(seed: &MLockedSeed<32>, period: u32, message:
 }
 
 fn read_envelope_locked(path: &Path) -> Result<MLockedBytes, Failure> {
-    let mut file = File::open(path).map_err(|e| bad_input(format!("KES_KEY_FILE: {}: {}", path.display(), e.kind())))?;
+    let mut file =
+        File::open(path).map_err(|e| bad_input(format!("KES_KEY_FILE: {}: {}", path.display(), e.kind())))?;
     let len = file.metadata().map_err(|e| bad_input(format!("KES_KEY_FILE: {}", e.kind())))?.len();
     if len > MAX_ENVELOPE {
         return Err(bad_input(format!("KES_KEY_FILE: {} is larger than {MAX_ENVELOPE} bytes", path.display())));
@@ -262,11 +263,13 @@ fn verify_command(
         (Some(h), _) => {
             let b = hex::decode(&h).map_err(|_| bad_input("KES_BAD_VK: --vk is not hex"))?;
             KesVerificationKey(
-                b.try_into().map_err(|b: Vec<u8>| bad_input(format!("KES_BAD_VK: --vk must be 32 bytes, got {}", b.len())))?,
+                b.try_into()
+                    .map_err(|b: Vec<u8>| bad_input(format!("KES_BAD_VK: --vk must be 32 bytes, got {}", b.len())))?,
             )
         }
         (None, Some(path)) => {
-            let text = std::fs::read(&path).map_err(|e| bad_input(format!("KES_KEY_FILE: {}: {}", path.display(), e.kind())))?;
+            let text = std::fs::read(&path)
+                .map_err(|e| bad_input(format!("KES_KEY_FILE: {}: {}", path.display(), e.kind())))?;
             envelope::read_sum6_verification_key(&text)?
         }
         (None, None) => return Err(bad_input("KES_USAGE: give --vk or --vkey-file")),
@@ -276,7 +279,12 @@ fn verify_command(
     dispatch!(scheme, verify_raw(&vk, period, &message, &sig))
 }
 
-fn verify_raw<K: KesAlgorithm>(vk: &KesVerificationKey, period: u32, msg: &[u8], sig: &[u8]) -> Result<String, Failure> {
+fn verify_raw<K: KesAlgorithm>(
+    vk: &KesVerificationKey,
+    period: u32,
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<String, Failure> {
     let sig = K::Signature::read_raw(sig).map_err(|e| bad_input(e.to_string()))?;
     K::verify(vk, period, msg, &sig)?;
     Ok("valid".to_string())

@@ -52,8 +52,17 @@ fn vk_sign_verify_for_every_scheme_family() {
         let verify = |period: &str, msg: &str, sig: &str| {
             run(
                 &[
-                    "verify", "--scheme", scheme, "--vk", &vk, "--period", period, "--message-hex", msg,
-                    "--signature-hex", sig,
+                    "verify",
+                    "--scheme",
+                    scheme,
+                    "--vk",
+                    &vk,
+                    "--period",
+                    period,
+                    "--message-hex",
+                    msg,
+                    "--signature-hex",
+                    sig,
                 ],
                 "",
             )
@@ -112,11 +121,24 @@ fn keygen_writes_cardano_cli_envelopes_and_never_overwrites() {
     let vk = stdout(&run(&["vk", "--skey-file", s], ""));
     assert_eq!(vk, library_vk::<kes::Sum6>());
     // Sign from the envelope (key at period 0) at period 9; verify with the vkey file.
-    let sig = stdout(&run(&["sign", "--skey-file", s, "--key-period", "0", "--period", "9", "--message-hex", "ab"], ""));
+    let sig =
+        stdout(&run(&["sign", "--skey-file", s, "--key-period", "0", "--period", "9", "--message-hex", "ab"], ""));
     let from_seed = stdout(&run(&["sign", "--scheme", "sum6", "--period", "9", "--message-hex", "ab"], SEED));
     assert_eq!(sig, from_seed);
     let ok = run(
-        &["verify", "--scheme", "sum6", "--vkey-file", v, "--period", "9", "--message-hex", "ab", "--signature-hex", &sig],
+        &[
+            "verify",
+            "--scheme",
+            "sum6",
+            "--vkey-file",
+            v,
+            "--period",
+            "9",
+            "--message-hex",
+            "ab",
+            "--signature-hex",
+            &sig,
+        ],
         "",
     );
     assert_eq!(ok.status.code(), Some(0));

@@ -48,7 +48,7 @@ impl<D: CompactKes, H: KesHash> KesAlgorithm for CompactSumKes<D, H> {
     const TOTAL_PERIODS: u32 = Core::<D, H>::TOTAL;
     const SIGN_KEY_SIZE: usize = Core::<D, H>::SIZE;
 
-    fn gen_key(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
+    fn gen_key_unscrubbed(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
         Ok(CompactSumKes { core: Core::gen_key(seed)? })
     }
 
@@ -56,22 +56,17 @@ impl<D: CompactKes, H: KesHash> KesAlgorithm for CompactSumKes<D, H> {
         self.core.verification_key()
     }
 
-    fn sign(&self, period: u32, message: &[u8]) -> Result<Self::Signature, CryptoError> {
+    fn sign_unscrubbed(&self, period: u32, message: &[u8]) -> Result<Self::Signature, CryptoError> {
         let child = Core::<D, H>::child_period(period)?;
         let vk_other = if period < Core::<D, H>::HALF { self.core.vk1 } else { self.core.vk0 };
-        Ok(CompactSumSig { sigma: self.core.sk.sign(child, message)?, vk_other })
+        Ok(CompactSumSig { sigma: self.core.sk.sign_unscrubbed(child, message)?, vk_other })
     }
 
     /// Recomputes the root key from the signature (one hash per level) and
     /// compares it with `vk`, then verifies the leaf Ed25519 signature under
     /// the leaf key the signature carries. Accepts exactly what cardano-base's
     /// level-by-level check accepts.
-    fn verify(
-        vk: &KesVerificationKey,
-        period: u32,
-        message: &[u8],
-        sig: &Self::Signature,
-    ) -> Result<(), CryptoError> {
+    fn verify(vk: &KesVerificationKey, period: u32, message: &[u8], sig: &Self::Signature) -> Result<(), CryptoError> {
         Core::<D, H>::child_period(period)?;
         if Self::verification_key_from_signature(sig, period) != *vk {
             return Err(CryptoError::Verify(VerifyFailure::KeyHashMismatch));
@@ -79,7 +74,7 @@ impl<D: CompactKes, H: KesHash> KesAlgorithm for CompactSumKes<D, H> {
         Self::verify_leaf(sig, period, message)
     }
 
-    fn update(self, period: u32) -> Result<Option<Self>, CryptoError> {
+    fn update_unscrubbed(self, period: u32) -> Result<Option<Self>, CryptoError> {
         Ok(self.core.update(period)?.map(|core| CompactSumKes { core }))
     }
 }

@@ -77,15 +77,24 @@ pub trait KesAlgorithm: Sized + DirectSerialise + DirectDeserialise {
     const SIGN_KEY_SIZE: usize;
     const SIGNATURE_SIZE: usize = <Self::Signature as KesSignature>::SIZE;
 
-    /// `genKeyKES`: the key for period 0. The seed stays the caller's to finalize.
-    fn gen_key(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError>;
+    /// `genKeyKES`: the key for period 0. The seed stays the caller's to
+    /// finalize. Ends with a stack scrub.
+    fn gen_key(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
+        let r = Self::gen_key_unscrubbed(seed);
+        scrub_stack();
+        r
+    }
 
     /// `deriveVerKeyKES`.
     fn verification_key(&self) -> KesVerificationKey;
 
     /// `signKES` at period `period` (which must be the key's current period for
-    /// the signature to verify).
-    fn sign(&self, period: u32, message: &[u8]) -> Result<Self::Signature, CryptoError>;
+    /// the signature to verify). Ends with a stack scrub.
+    fn sign(&self, period: u32, message: &[u8]) -> Result<Self::Signature, CryptoError> {
+        let r = self.sign_unscrubbed(period, message);
+        scrub_stack();
+        r
+    }
 
     /// `verifyKES`.
     fn verify(
@@ -97,33 +106,41 @@ pub trait KesAlgorithm: Sized + DirectSerialise + DirectDeserialise {
 
     /// `updateKES`: consumes the key for `period` and returns the key for
     /// `period + 1`, or `None` after the last period. The old key is wiped.
-    fn update(self, period: u32) -> Result<Option<Self>, CryptoError>;
+    /// Ends with a stack scrub.
+    fn update(self, period: u32) -> Result<Option<Self>, CryptoError> {
+        let r = self.update_unscrubbed(period);
+        scrub_stack();
+        r
+    }
 
     /// `forgetSignKeyKES`: wipes and frees now.
     fn forget(self) {
         drop(self);
     }
+
+    // The recursion of a sum runs these; one scrub at the end of the public
+    // call covers the frames of every level below it.
+    #[doc(hidden)]
+    fn gen_key_unscrubbed(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError>;
+    #[doc(hidden)]
+    fn sign_unscrubbed(&self, period: u32, message: &[u8]) -> Result<Self::Signature, CryptoError>;
+    #[doc(hidden)]
+    fn update_unscrubbed(self, period: u32) -> Result<Option<Self>, CryptoError>;
 }
 
-/// Key generation and update go through these, so that each ends by
-/// overwriting the stack its callees used (seed splitting hashes secrets there).
+/// Free-function spellings of the trait's public operations.
 pub fn gen_key<K: KesAlgorithm>(seed: &MLockedSeed<SEED_SIZE>) -> Result<K, CryptoError> {
-    let r = K::gen_key(seed);
-    scrub_stack();
-    r
+    K::gen_key(seed)
 }
 
-/// Signing handles only public keys above the leaf, and the leaf's Ed25519
-/// signing already scrubs the stack it used; no second scrub is needed.
+/// See [`KesAlgorithm::sign`].
 pub fn sign<K: KesAlgorithm>(key: &K, period: u32, message: &[u8]) -> Result<K::Signature, CryptoError> {
     key.sign(period, message)
 }
 
-/// See [`gen_key`].
+/// See [`KesAlgorithm::update`].
 pub fn update<K: KesAlgorithm>(key: K, period: u32) -> Result<Option<K>, CryptoError> {
-    let r = key.update(period);
-    scrub_stack();
-    r
+    key.update(period)
 }
 
 pub(crate) fn check_period(period: u32, total: u32) -> Result<(), CryptoError> {
@@ -135,7 +152,9 @@ pub(crate) fn check_period(period: u32, total: u32) -> Result<(), CryptoError> {
 pub trait KesHash {
     fn hash_pair(a: &KesVerificationKey, b: &KesVerificationKey) -> KesVerificationKey;
     /// `(H(0x01 ‖ seed), H(0x02 ‖ seed))`, written straight into locked seeds.
-    fn expand_seed(seed: &MLockedSeed<SEED_SIZE>) -> Result<(MLockedSeed<SEED_SIZE>, MLockedSeed<SEED_SIZE>), CryptoError>;
+    fn expand_seed(
+        seed: &MLockedSeed<SEED_SIZE>,
+    ) -> Result<(MLockedSeed<SEED_SIZE>, MLockedSeed<SEED_SIZE>), CryptoError>;
 }
 
 /// BLAKE2b-256, the hash of every Cardano KES sum.
@@ -150,7 +169,9 @@ impl KesHash for Blake2b256 {
         KesVerificationKey(digest.into())
     }
 
-    fn expand_seed(seed: &MLockedSeed<SEED_SIZE>) -> Result<(MLockedSeed<SEED_SIZE>, MLockedSeed<SEED_SIZE>), CryptoError> {
+    fn expand_seed(
+        seed: &MLockedSeed<SEED_SIZE>,
+    ) -> Result<(MLockedSeed<SEED_SIZE>, MLockedSeed<SEED_SIZE>), CryptoError> {
         let mut r0 = MLockedSeed::new()?;
         let mut r1 = MLockedSeed::new()?;
         for (prefix, out) in [(1u8, &mut r0), (2u8, &mut r1)] {

@@ -39,17 +39,17 @@ impl KesAlgorithm for SingleKes {
     const TOTAL_PERIODS: u32 = 1;
     const SIGN_KEY_SIZE: usize = ed25519::SEED_SIZE;
 
-    fn gen_key(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
-        Ok(SingleKes { key: Ed25519SigningKey::gen_key_m(seed)? })
+    fn gen_key_unscrubbed(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
+        Ok(SingleKes { key: Ed25519SigningKey::gen_key_unscrubbed(seed)? })
     }
 
     fn verification_key(&self) -> KesVerificationKey {
         KesVerificationKey(self.key.derive_verification_key_m().0)
     }
 
-    fn sign(&self, period: u32, message: &[u8]) -> Result<SingleSig, CryptoError> {
+    fn sign_unscrubbed(&self, period: u32, message: &[u8]) -> Result<SingleSig, CryptoError> {
         check_period(period, Self::TOTAL_PERIODS)?;
-        Ok(SingleSig(self.key.sign_bytes_m(message)))
+        Ok(SingleSig(self.key.sign_unscrubbed(message)))
     }
 
     fn verify(vk: &KesVerificationKey, period: u32, message: &[u8], sig: &SingleSig) -> Result<(), CryptoError> {
@@ -57,7 +57,7 @@ impl KesAlgorithm for SingleKes {
         ed25519::verify(&Ed25519VerificationKey(vk.0), message, &sig.0)
     }
 
-    fn update(self, period: u32) -> Result<Option<Self>, CryptoError> {
+    fn update_unscrubbed(self, period: u32) -> Result<Option<Self>, CryptoError> {
         check_period(period, Self::TOTAL_PERIODS)?;
         Ok(None)
     }

@@ -37,11 +37,11 @@ impl<D: KesAlgorithm, H: KesHash> SumCore<D, H> {
 
     pub(crate) fn gen_key(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
         let (r0, r1) = H::expand_seed(seed)?;
-        let sk0 = D::gen_key(&r0)?;
+        let sk0 = D::gen_key_unscrubbed(&r0)?;
         r0.finalize();
         let vk0 = sk0.verification_key();
         // The right subtree's key exists only long enough to learn its vk.
-        let sk1 = D::gen_key(&r1)?;
+        let sk1 = D::gen_key_unscrubbed(&r1)?;
         let vk1 = sk1.verification_key();
         sk1.forget();
         Ok(SumCore { sk: sk0, r1, vk0, vk1, hash: PhantomData })
@@ -62,16 +62,16 @@ impl<D: KesAlgorithm, H: KesHash> SumCore<D, H> {
         let SumCore { sk, mut r1, vk0, vk1, hash } = self;
         let next = period + 1;
         let sk = if next < Self::HALF {
-            sk.update(period)?
+            sk.update_unscrubbed(period)?
         } else if next == Self::HALF {
             // Into the right subtree: the left key is destroyed, the right key
             // is generated from r1, and r1 is replaced by zeros.
             sk.forget();
-            let sk1 = D::gen_key(&r1)?;
+            let sk1 = D::gen_key_unscrubbed(&r1)?;
             zero_mem(r1.as_mut_bytes());
             Some(sk1)
         } else {
-            sk.update(period - Self::HALF)?
+            sk.update_unscrubbed(period - Self::HALF)?
         };
         Ok(sk.map(|sk| SumCore { sk, r1, vk0, vk1, hash }))
     }
@@ -136,7 +136,7 @@ impl<D: KesAlgorithm, H: KesHash> KesAlgorithm for SumKes<D, H> {
     const TOTAL_PERIODS: u32 = SumCore::<D, H>::TOTAL;
     const SIGN_KEY_SIZE: usize = SumCore::<D, H>::SIZE;
 
-    fn gen_key(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
+    fn gen_key_unscrubbed(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
         Ok(SumKes { core: SumCore::gen_key(seed)? })
     }
 
@@ -144,17 +144,12 @@ impl<D: KesAlgorithm, H: KesHash> KesAlgorithm for SumKes<D, H> {
         self.core.verification_key()
     }
 
-    fn sign(&self, period: u32, message: &[u8]) -> Result<Self::Signature, CryptoError> {
+    fn sign_unscrubbed(&self, period: u32, message: &[u8]) -> Result<Self::Signature, CryptoError> {
         let child = SumCore::<D, H>::child_period(period)?;
-        Ok(SumSig { sigma: self.core.sk.sign(child, message)?, vk0: self.core.vk0, vk1: self.core.vk1 })
+        Ok(SumSig { sigma: self.core.sk.sign_unscrubbed(child, message)?, vk0: self.core.vk0, vk1: self.core.vk1 })
     }
 
-    fn verify(
-        vk: &KesVerificationKey,
-        period: u32,
-        message: &[u8],
-        sig: &Self::Signature,
-    ) -> Result<(), CryptoError> {
+    fn verify(vk: &KesVerificationKey, period: u32, message: &[u8], sig: &Self::Signature) -> Result<(), CryptoError> {
         let child = SumCore::<D, H>::child_period(period)?;
         if H::hash_pair(&sig.vk0, &sig.vk1) != *vk {
             return Err(CryptoError::Verify(VerifyFailure::KeyHashMismatch));
@@ -163,7 +158,7 @@ impl<D: KesAlgorithm, H: KesHash> KesAlgorithm for SumKes<D, H> {
         D::verify(child_vk, child, message, &sig.sigma)
     }
 
-    fn update(self, period: u32) -> Result<Option<Self>, CryptoError> {
+    fn update_unscrubbed(self, period: u32) -> Result<Option<Self>, CryptoError> {
         Ok(self.core.update(period)?.map(|core| SumKes { core }))
     }
 }
