@@ -38,6 +38,46 @@ impl std::fmt::Debug for Ed25519VerificationKey {
     }
 }
 
+impl Ed25519VerificationKey {
+    /// `rawDeserialiseVerKeyDSIGN`: exactly 32 bytes.
+    pub fn from_raw(bytes: &[u8]) -> Result<Self, CryptoError> {
+        Ok(Ed25519VerificationKey(bytes.try_into().map_err(|_| CryptoError::BadLength {
+            what: "Ed25519 verification key",
+            expected: VERIFICATION_KEY_SIZE,
+            actual: bytes.len(),
+        })?))
+    }
+
+    /// CBOR: one 32-byte byte string.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        crate::cbor::encode_bytes(&self.0)
+    }
+
+    pub fn from_cbor(cbor: &[u8]) -> Result<Self, CryptoError> {
+        Self::from_raw(crate::cbor::decode_bytes(cbor, VERIFICATION_KEY_SIZE)?)
+    }
+}
+
+impl Ed25519Signature {
+    /// `rawDeserialiseSigDSIGN`: exactly 64 bytes.
+    pub fn from_raw(bytes: &[u8]) -> Result<Self, CryptoError> {
+        Ok(Ed25519Signature(bytes.try_into().map_err(|_| CryptoError::BadLength {
+            what: "Ed25519 signature",
+            expected: SIGNATURE_SIZE,
+            actual: bytes.len(),
+        })?))
+    }
+
+    /// CBOR: one 64-byte byte string.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        crate::cbor::encode_bytes(&self.0)
+    }
+
+    pub fn from_cbor(cbor: &[u8]) -> Result<Self, CryptoError> {
+        Self::from_raw(crate::cbor::decode_bytes(cbor, SIGNATURE_SIZE)?)
+    }
+}
+
 /// An Ed25519 signature: 64 public bytes, `R ‖ S`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Ed25519Signature(pub [u8; SIGNATURE_SIZE]);
@@ -131,6 +171,19 @@ impl Ed25519SigningKey {
     /// The seed as it lies in locked memory (for DirectSerialise).
     pub(crate) fn seed_bytes(&self) -> &[u8] {
         &self.secret.as_slice()[..SEED_SIZE]
+    }
+}
+
+impl Ed25519SigningKey {
+    /// The signing key's CBOR form (one byte string of the 32-byte seed, as
+    /// cardano-base encodes `SignKeyDSIGN Ed25519DSIGN`), built in locked memory.
+    pub fn to_cbor_locked(&self) -> Result<secmem::MLockedBytes, CryptoError> {
+        crate::cbor::encode_bytes_locked(self.seed_bytes())
+    }
+
+    /// Reads the CBOR form (from locked memory) back into a key.
+    pub fn from_cbor(cbor: &[u8]) -> Result<Self, CryptoError> {
+        crate::direct::from_slice(crate::cbor::decode_bytes(cbor, SEED_SIZE)?)
     }
 }
 

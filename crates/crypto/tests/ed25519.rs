@@ -227,3 +227,23 @@ fn dsign_m_operations() {
     clone.forget_signing_key_m();
     sk.forget_signing_key_m();
 }
+
+#[test]
+fn raw_and_cbor_codecs_round_trip_and_check_lengths() {
+    let sk = key(&[5; 32]);
+    let vk = sk.derive_verification_key_m();
+    let sig = sk.sign_bytes_m(b"codec");
+    assert_eq!(Ed25519VerificationKey::from_raw(&vk.0).unwrap(), vk);
+    assert_eq!(Ed25519VerificationKey::from_cbor(&vk.to_cbor()).unwrap(), vk);
+    assert_eq!(&vk.to_cbor()[..2], &[0x58, 32]);
+    assert_eq!(Ed25519Signature::from_cbor(&sig.to_cbor()).unwrap(), sig);
+    assert_eq!(&sig.to_cbor()[..2], &[0x58, 64]);
+    assert_eq!(Ed25519Signature::from_raw(&sig.0[..63]).unwrap_err().code(), "CRYPTO_BAD_LENGTH");
+    assert_eq!(Ed25519VerificationKey::from_cbor(&sig.to_cbor()).unwrap_err().code(), "CRYPTO_MALFORMED");
+    let cbor = sk.to_cbor_locked().unwrap();
+    assert_eq!(&cbor.as_slice()[..2], &[0x58, 32]);
+    assert_eq!(&cbor.as_slice()[2..], &[5; 32]);
+    let back = Ed25519SigningKey::from_cbor(cbor.as_slice()).unwrap();
+    assert_eq!(back.derive_verification_key_m(), vk);
+    assert!(Ed25519SigningKey::from_cbor(&cbor.as_slice()[..33]).is_err());
+}

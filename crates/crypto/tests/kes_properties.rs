@@ -34,9 +34,11 @@ fn exercise<K: KesAlgorithm>(seed_byte: u8) {
         assert_eq!(sig.to_raw().len(), K::SIGNATURE_SIZE);
         assert_eq!(kes::sign(&copy, t, msg).unwrap(), sig, "a deserialised key signs identically");
         K::verify(&vk, t, msg, &sig).unwrap();
-        // Raw codec round trip.
+        // Raw and CBOR codec round trips.
         let parsed = K::Signature::read_raw(&sig.to_raw()).unwrap();
         assert_eq!(parsed, sig);
+        assert_eq!(K::Signature::from_cbor(&sig.to_cbor()).unwrap(), sig);
+        assert_eq!(crypto::kes::KesVerificationKey::from_cbor(&vk.to_cbor()).unwrap(), vk);
         assert!(K::Signature::read_raw(&sig.to_raw()[1..]).is_err());
         // Wrong period, wrong message, wrong key, every flipped byte.
         if total > 1 {

@@ -68,6 +68,27 @@ pub trait KesSignature: Sized + Clone + PartialEq + Debug {
         self.write_raw(&mut v);
         v
     }
+
+    /// CBOR: one byte string of the raw encoding (for every scheme, the
+    /// compact single signature included).
+    fn to_cbor(&self) -> Vec<u8> {
+        crate::cbor::encode_bytes(&self.to_raw())
+    }
+
+    fn from_cbor(cbor: &[u8]) -> Result<Self, CryptoError> {
+        Self::read_raw(crate::cbor::decode_bytes(cbor, Self::SIZE)?)
+    }
+}
+
+impl KesVerificationKey {
+    pub fn to_cbor(&self) -> Vec<u8> {
+        crate::cbor::encode_bytes(&self.0)
+    }
+
+    pub fn from_cbor(cbor: &[u8]) -> Result<Self, CryptoError> {
+        let raw = crate::cbor::decode_bytes(cbor, VERIFICATION_KEY_SIZE)?;
+        Ok(KesVerificationKey(raw.try_into().expect("length checked")))
+    }
 }
 
 /// A key-evolving signature scheme.
