@@ -2,5 +2,15 @@
 //! through a TPM-governed path. Linked only by the signer (`keywardd`) and the
 //! red-team runner, never by the client (`keyward`).
 //!
-//! The envelope, key hierarchy and TPM provider arrive with the vault issue.
+//! * [`envelope`]: the versioned sealed-blob format (docs/envelope-format.md):
+//!   AEAD-bound header, ChaCha20-Poly1305 by default, AES-256-GCM only under
+//!   an explicit compatibility policy, plaintext only in `secmem`.
+//!
+//! The TPM2 KEK provider, DEK wrapping, anti-rollback, the store and the
+//! migration engine arrive next (issue 4).
 #![forbid(unsafe_code)]
+
+pub mod envelope;
+mod error;
+
+pub use error::VaultError;

@@ -1,0 +1,85 @@
+//! Vault errors with stable codes. None carries secret bytes.
+
+use std::fmt;
+
+use secmem::SecMemError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VaultError {
+    BadMagic,
+    UnknownVersion {
+        version: u16,
+    },
+    UnknownAlgorithm {
+        id: u8,
+    },
+    UnknownKind {
+        id: u8,
+    },
+    BadName,
+    Truncated,
+    LengthMismatch,
+    TooLarge {
+        max: usize,
+    },
+    /// An AES-256-GCM blob under the strict cipher policy.
+    CompatDisabled,
+    /// The blob was sealed under another data key.
+    WrongDek,
+    /// The tag did not verify: the blob or its header was modified.
+    Tampered,
+    Random,
+    SecMem(SecMemError),
+}
+
+impl VaultError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            VaultError::BadMagic => "VAULT_BAD_MAGIC",
+            VaultError::UnknownVersion { .. } => "VAULT_UNKNOWN_VERSION",
+            VaultError::UnknownAlgorithm { .. } => "VAULT_UNKNOWN_ALGORITHM",
+            VaultError::UnknownKind { .. } => "VAULT_UNKNOWN_KIND",
+            VaultError::BadName => "VAULT_BAD_NAME",
+            VaultError::Truncated => "VAULT_TRUNCATED",
+            VaultError::LengthMismatch => "VAULT_LENGTH_MISMATCH",
+            VaultError::TooLarge { .. } => "VAULT_TOO_LARGE",
+            VaultError::CompatDisabled => "VAULT_COMPAT_DISABLED",
+            VaultError::WrongDek => "VAULT_WRONG_DEK",
+            VaultError::Tampered => "VAULT_TAMPERED",
+            VaultError::Random => "VAULT_RANDOM_FAILED",
+            VaultError::SecMem(e) => e.code(),
+        }
+    }
+}
+
+impl From<SecMemError> for VaultError {
+    fn from(e: SecMemError) -> Self {
+        VaultError::SecMem(e)
+    }
+}
+
+impl fmt::Display for VaultError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self {
+            VaultError::BadMagic => "not a keyward sealed blob".to_string(),
+            VaultError::UnknownVersion { version } => format!("envelope format version {version} is not supported"),
+            VaultError::UnknownAlgorithm { id } => format!("unknown algorithm id {id}"),
+            VaultError::UnknownKind { id } => format!("unknown secret kind {id}"),
+            VaultError::BadName => "blob name is not 1..=128 bytes of [A-Za-z0-9._-]".to_string(),
+            VaultError::Truncated => "blob is truncated".to_string(),
+            VaultError::LengthMismatch => "blob has trailing bytes".to_string(),
+            VaultError::TooLarge { max } => format!("secret larger than {max} bytes"),
+            VaultError::CompatDisabled => {
+                "AES-256-GCM blobs need the compatibility cipher policy; strict mode refuses them".to_string()
+            }
+            VaultError::WrongDek => "blob was sealed under another data key".to_string(),
+            VaultError::Tampered => "integrity check failed: blob or header modified".to_string(),
+            VaultError::Random => "the OS random source failed".to_string(),
+            VaultError::SecMem(e) => return write!(f, "{e}"),
+        };
+        write!(f, "{}: {what}", self.code())
+    }
+}
+
+impl std::error::Error for VaultError {}
