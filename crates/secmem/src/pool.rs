@@ -32,7 +32,9 @@ const CLASSES: usize = (MAX_SLOT_SHIFT - MIN_SLOT_SHIFT + 1) as usize;
 const MAX_EMPTY_SLABS_PER_CLASS: usize = 1;
 /// Free spans kept for reuse, by count and by bytes.
 const SPAN_CACHE_MAX_ENTRIES: usize = 8;
-const SPAN_CACHE_MAX_BYTES: usize = 64 * 1024;
+// Large enough to keep one 1 MiB secret's span warm (a quarter of the default
+// 8 MiB RLIMIT_MEMLOCK); `Pool::trim` gives it back.
+const SPAN_CACHE_MAX_BYTES: usize = 2 * 1024 * 1024;
 
 /// Counters describing what a pool holds right now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
