@@ -31,6 +31,8 @@ pub enum VaultError {
     Tampered,
     Random,
     SecMem(SecMemError),
+    /// The TPM path failed; signing and unsealing are denied (fail closed).
+    TpmUnavailable(crate::tpm::TpmFailure),
 }
 
 impl VaultError {
@@ -49,6 +51,7 @@ impl VaultError {
             VaultError::Tampered => "VAULT_TAMPERED",
             VaultError::Random => "VAULT_RANDOM_FAILED",
             VaultError::SecMem(e) => e.code(),
+            VaultError::TpmUnavailable(_) => "DENY_TPM_UNAVAILABLE",
         }
     }
 }
@@ -77,6 +80,7 @@ impl fmt::Display for VaultError {
             VaultError::Tampered => "integrity check failed: blob or header modified".to_string(),
             VaultError::Random => "the OS random source failed".to_string(),
             VaultError::SecMem(e) => return write!(f, "{e}"),
+            VaultError::TpmUnavailable(why) => why.diagnostic(),
         };
         write!(f, "{}: {what}", self.code())
     }

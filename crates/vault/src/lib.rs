@@ -6,11 +6,15 @@
 //!   AEAD-bound header, ChaCha20-Poly1305 by default, AES-256-GCM only under
 //!   an explicit compatibility policy, plaintext only in `secmem`.
 //!
-//! The TPM2 KEK provider, DEK wrapping, anti-rollback, the store and the
-//! migration engine arrive next (issue 4).
+//! * [`tpm`]: the TPM2 key-encryption key: generated and sealed by the TPM,
+//!   unsealed through salted, encrypting sessions, PCR-bound in strict mode.
+//!
+//! DEK wrapping, anti-rollback, the store and the migration engine arrive
+//! next (issue 4).
 #![forbid(unsafe_code)]
 
 pub mod envelope;
 mod error;
+pub mod tpm;
 
 pub use error::VaultError;

@@ -1,0 +1,174 @@
+//! The TPM KEK provider against a real software TPM. Each test starts its own
+//! `swtpm` on free loopback ports with a temporary state directory and stops
+//! it by PID.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tss_esapi::handles::PcrHandle;
+use vault::VaultError;
+use vault::tpm::{PcrPolicy, TpmConfig, TpmFailure, TpmKekProvider};
+
+struct Swtpm {
+    state: PathBuf,
+    port: u16,
+    pid: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// A port P with P and P+1 free: libtss2's swtpm TCTI always uses P+1 as
+/// the control channel.
+fn free_port_pair() -> u16 {
+    loop {
+        let first = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = first.local_addr().unwrap().port();
+        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+impl Swtpm {
+    fn start() -> Swtpm {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let mut s = Swtpm { state, port: 0, pid: None, _dir: dir };
+        s.launch();
+        s
+    }
+
+    /// Starts swtpm on the state directory (again, after `kill`, for a TPM restart).
+    fn launch(&mut self) {
+        let pidfile = self.state.parent().unwrap().join("swtpm.pid");
+        for _ in 0..10 {
+            let port = free_port_pair();
+            let ctrl = port + 1;
+            let ok = Command::new("swtpm")
+                .args(["socket", "--tpm2", "--tpmstate"])
+                .arg(format!("dir={}", self.state.display()))
+                .args(["--server", &format!("type=tcp,port={port},bindaddr=127.0.0.1")])
+                .args(["--ctrl", &format!("type=tcp,port={ctrl},bindaddr=127.0.0.1")])
+                .args(["--flags", "not-need-init,startup-clear", "--daemon", "--pid"])
+                .arg(format!("file={}", pidfile.display()))
+                .status()
+                .expect("swtpm must be installed (scripts/install-deps.sh installs it)")
+                .success();
+            if ok && wait_for(port) {
+                self.port = port;
+                self.pid = Some(std::fs::read_to_string(&pidfile).unwrap().trim().to_string());
+                return;
+            }
+        }
+        panic!("swtpm did not start");
+    }
+
+    fn tcti(&self) -> String {
+        format!("swtpm:host=127.0.0.1,port={}", self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+            let proc_dir = Path::new("/proc").join(&pid);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while proc_dir.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn wait_for(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn config(tpm: &Swtpm, strict: bool) -> TpmConfig {
+    TpmConfig { tcti: tpm.tcti(), pcr_policy: strict.then(PcrPolicy::default) }
+}
+
+fn failure<T: std::fmt::Debug>(r: Result<T, VaultError>) -> TpmFailure {
+    match r {
+        Err(VaultError::TpmUnavailable(f)) => f,
+        other => panic!("expected DENY_TPM_UNAVAILABLE, got {other:?}"),
+    }
+}
+
+#[test]
+fn kek_survives_provider_and_tpm_restarts() {
+    let mut tpm = Swtpm::start();
+    for strict in [false, true] {
+        let sealed = TpmKekProvider::connect(config(&tpm, strict)).unwrap().provision_kek().unwrap();
+        // A new connection (as after a daemon restart) unseals the same KEK.
+        let first = TpmKekProvider::connect(config(&tpm, strict)).unwrap().unseal_kek(&sealed).unwrap();
+        let again = TpmKekProvider::connect(config(&tpm, strict)).unwrap().unseal_kek(&sealed).unwrap();
+        assert_eq!(first.as_locked().as_slice(), again.as_locked().as_slice());
+        assert_ne!(first.as_locked().as_slice(), &[0u8; 32]);
+        assert!(!format!("{first:?}").contains(&format!("{:?}", &first.as_locked().as_slice()[..4])));
+        // The TPM process restarts on its state: still the same KEK.
+        tpm.kill();
+        tpm.launch();
+        let after = TpmKekProvider::connect(config(&tpm, strict)).unwrap().unseal_kek(&sealed).unwrap();
+        assert_eq!(first.as_locked().as_slice(), after.as_locked().as_slice());
+    }
+    // Two provisions give two different KEKs.
+    let mut p = TpmKekProvider::connect(config(&tpm, true)).unwrap();
+    let (a, b) = (p.provision_kek().unwrap(), p.provision_kek().unwrap());
+    assert_ne!(p.unseal_kek(&a).unwrap().as_locked().as_slice(), p.unseal_kek(&b).unwrap().as_locked().as_slice());
+}
+
+#[test]
+fn pcr_change_refuses_a_strict_kek_but_not_a_compat_one() {
+    let tpm = Swtpm::start();
+    let mut p = TpmKekProvider::connect(config(&tpm, true)).unwrap();
+    let strict = p.provision_kek().unwrap();
+    let compat = TpmKekProvider::connect(config(&tpm, false)).unwrap().provision_kek().unwrap();
+    p.unseal_kek(&strict).unwrap();
+    p.extend_pcr(PcrHandle::Pcr7, [0xab; 32]).unwrap();
+    let err = p.unseal_kek(&strict).unwrap_err();
+    assert_eq!(err.code(), "DENY_TPM_UNAVAILABLE");
+    assert_eq!(failure::<()>(Err(err.clone())), TpmFailure::PcrMismatch, "{err}");
+    assert!(err.to_string().contains("runbooks"), "actionable diagnostic: {err}");
+    TpmKekProvider::connect(config(&tpm, false)).unwrap().unseal_kek(&compat).unwrap();
+}
+
+#[test]
+fn tpm_gone_or_replaced_fails_closed() {
+    let mut tpm = Swtpm::start();
+    let mut p = TpmKekProvider::connect(config(&tpm, true)).unwrap();
+    let sealed = p.provision_kek().unwrap();
+    tpm.kill();
+    // The live connection fails closed...
+    let err = p.unseal_kek(&sealed).unwrap_err();
+    assert_eq!(err.code(), "DENY_TPM_UNAVAILABLE");
+    // ...and so does a new one.
+    assert_eq!(failure(TpmKekProvider::connect(config(&tpm, true))), TpmFailure::Unreachable);
+    // Another TPM (another owner seed, as after a TPM clear) cannot load it.
+    let other = Swtpm::start();
+    let err = TpmKekProvider::connect(config(&other, true)).unwrap().unseal_kek(&sealed).unwrap_err();
+    assert_eq!(err.code(), "DENY_TPM_UNAVAILABLE");
+    assert_eq!(failure::<()>(Err(err)), TpmFailure::KeyNotLoadable);
+    // A damaged sealed blob is refused, not unsealed.
+    let mut p = TpmKekProvider::connect(config(&other, true)).unwrap();
+    let mut damaged = p.provision_kek().unwrap();
+    let last = damaged.private.len() - 1;
+    damaged.private[last] ^= 1;
+    assert_eq!(p.unseal_kek(&damaged).unwrap_err().code(), "DENY_TPM_UNAVAILABLE");
+    damaged.public.truncate(3);
+    assert_eq!(failure(p.unseal_kek(&damaged)), TpmFailure::MalformedSealedKek);
+}
