@@ -188,3 +188,19 @@ proptest! {
         prop_assert!(envelope::open(&dek, &bad, CipherPolicy::Compatibility).is_err());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+    /// Arbitrary bytes, and arbitrary bytes behind a valid magic and version,
+    /// are refused with an error, never a panic.
+    #[test]
+    fn arbitrary_input_never_panics(mut bytes in proptest::collection::vec(any::<u8>(), 0..400), prefixed in any::<bool>()) {
+        if prefixed && bytes.len() >= 6 {
+            bytes[..4].copy_from_slice(b"KWSB");
+            bytes[4..6].copy_from_slice(&1u16.to_be_bytes());
+        }
+        let dek = DataKey::generate().unwrap();
+        prop_assert!(envelope::open(&dek, &bytes, CipherPolicy::Compatibility).is_err());
+        let _ = envelope::parse_header(&bytes);
+    }
+}
