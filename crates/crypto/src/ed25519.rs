@@ -18,7 +18,7 @@ use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use secmem::{MLockedSeed, MLockedSizedBytes, scrub_stack};
+use secmem::{MLockedSeed, MLockedSizedBytes, scrubbed};
 use sha2::{Digest, Sha512};
 
 use crate::direct::{DirectDeserialise, DirectSerialise, Pull, Push};
@@ -108,9 +108,7 @@ impl Ed25519SigningKey {
     /// `genKeyDSIGNM`: derives the key from a locked seed. The seed is copied
     /// (locked to locked) and stays the caller's to finalize.
     pub fn gen_key_m(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
-        let key = Self::gen_key_unscrubbed(seed);
-        scrub_stack();
-        key
+        scrubbed(|| Self::gen_key_unscrubbed(seed))
     }
 
     /// Key derivation without the final stack scrub, for callers (KES) that
@@ -136,9 +134,7 @@ impl Ed25519SigningKey {
 
     /// `signDSIGNM`: RFC 8032 signature, deterministic.
     pub fn sign_bytes_m(&self, message: &[u8]) -> Ed25519Signature {
-        let sig = self.sign_unscrubbed(message);
-        scrub_stack();
-        sig
+        scrubbed(|| self.sign_unscrubbed(message))
     }
 
     /// Signing without the final stack scrub (see [`Self::gen_key_unscrubbed`]).

@@ -63,6 +63,15 @@ pub fn scrub_stack() {
     optimisation_barrier(p);
 }
 
+/// Runs `f`, then [`scrub_stack`]: the stack that `f` and its callees used
+/// lies below this frame, exactly where the scrub runs.
+#[inline(never)]
+pub fn scrubbed<T>(f: impl FnOnce() -> T) -> T {
+    let r = f();
+    scrub_stack();
+    r
+}
+
 /// Tells the compiler that memory reachable from `p` may be read here, so
 /// stores to it before this point cannot be removed.
 #[inline(always)]

@@ -40,7 +40,7 @@ mod sys;
 
 use std::fmt;
 
-pub use bytes::{MLockedBytes, MLockedSizedBytes, STACK_SCRUB_BYTES, copy_mem, scrub_stack, zero_mem};
+pub use bytes::{MLockedBytes, MLockedSizedBytes, STACK_SCRUB_BYTES, copy_mem, scrub_stack, scrubbed, zero_mem};
 pub use error::SecMemError;
 pub use pool::{LockedRegion, Pool, PoolStats, configure_global, global, locked_bytes_in_use};
 pub use secret::{SecretBytes, SecretString, unbuffered_stdin};

@@ -8,7 +8,7 @@
 use aes_gcm::Aes256Gcm;
 use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use secmem::{MLockedBytes, MLockedSizedBytes, scrub_stack};
+use secmem::{MLockedBytes, MLockedSizedBytes, scrubbed};
 
 use crate::VaultError;
 
@@ -221,13 +221,11 @@ fn encrypt(
     aad: &[u8],
     buf: &mut [u8],
 ) -> Result<[u8; TAG_SIZE], VaultError> {
-    let r = match algorithm {
+    // The cipher's key schedule lives in callee frames; scrub them after.
+    scrubbed(|| match algorithm {
         Algorithm::ChaCha20Poly1305 => encrypt_with::<ChaCha20Poly1305>(dek, nonce, aad, buf),
         Algorithm::Aes256Gcm => encrypt_with::<Aes256Gcm>(dek, nonce, aad, buf),
-    };
-    // The cipher's key schedule lived in callee frames.
-    scrub_stack();
-    r
+    })
 }
 
 /// Decrypts `buf` in place under `dek` and checks the tag.
@@ -239,12 +237,10 @@ fn decrypt(
     buf: &mut [u8],
     tag: &[u8; TAG_SIZE],
 ) -> Result<(), VaultError> {
-    let r = match algorithm {
+    scrubbed(|| match algorithm {
         Algorithm::ChaCha20Poly1305 => decrypt_with::<ChaCha20Poly1305>(dek, nonce, aad, buf, tag),
         Algorithm::Aes256Gcm => decrypt_with::<Aes256Gcm>(dek, nonce, aad, buf, tag),
-    };
-    scrub_stack();
-    r
+    })
 }
 
 #[inline(never)]

@@ -32,7 +32,7 @@ use std::fmt::Debug;
 
 use blake2::Blake2b;
 use blake2::digest::{Digest, consts::U32};
-use secmem::{MLockedSeed, scrub_stack};
+use secmem::{MLockedSeed, scrubbed};
 
 pub use compact_single::{CompactSingleKes, CompactSingleSig};
 pub use compact_sum::{CompactSumKes, CompactSumSig};
@@ -101,9 +101,7 @@ pub trait KesAlgorithm: Sized + DirectSerialise + DirectDeserialise {
     /// `genKeyKES`: the key for period 0. The seed stays the caller's to
     /// finalize. Ends with a stack scrub.
     fn gen_key(seed: &MLockedSeed<SEED_SIZE>) -> Result<Self, CryptoError> {
-        let r = Self::gen_key_unscrubbed(seed);
-        scrub_stack();
-        r
+        scrubbed(|| Self::gen_key_unscrubbed(seed))
     }
 
     /// `deriveVerKeyKES`.
@@ -112,9 +110,7 @@ pub trait KesAlgorithm: Sized + DirectSerialise + DirectDeserialise {
     /// `signKES` at period `period` (which must be the key's current period for
     /// the signature to verify). Ends with a stack scrub.
     fn sign(&self, period: u32, message: &[u8]) -> Result<Self::Signature, CryptoError> {
-        let r = self.sign_unscrubbed(period, message);
-        scrub_stack();
-        r
+        scrubbed(|| self.sign_unscrubbed(period, message))
     }
 
     /// `verifyKES`.
@@ -129,9 +125,7 @@ pub trait KesAlgorithm: Sized + DirectSerialise + DirectDeserialise {
     /// `period + 1`, or `None` after the last period. The old key is wiped.
     /// Ends with a stack scrub.
     fn update(self, period: u32) -> Result<Option<Self>, CryptoError> {
-        let r = self.update_unscrubbed(period);
-        scrub_stack();
-        r
+        scrubbed(|| self.update_unscrubbed(period))
     }
 
     /// `forgetSignKeyKES`: wipes and frees now.
