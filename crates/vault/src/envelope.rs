@@ -35,6 +35,8 @@ pub enum SecretKind {
     Ed25519Seed = 1,
     KesSum6SigningKey = 2,
     Opaque = 3,
+    /// A data-encryption key, sealed under the KEK (see [`crate::hierarchy`]).
+    WrappedDek = 4,
 }
 
 /// Which algorithms a reader accepts.
@@ -80,6 +82,11 @@ impl DataKey {
 
     pub fn id(&self) -> [u8; 16] {
         self.id
+    }
+
+    /// The key bytes, for wrapping under the KEK (they stay in locked memory).
+    pub(crate) fn key_bytes(&self) -> &[u8] {
+        self.key.as_slice()
     }
 }
 
@@ -168,6 +175,7 @@ pub fn parse_header(blob: &[u8]) -> Result<(Header, usize), VaultError> {
         1 => SecretKind::Ed25519Seed,
         2 => SecretKind::KesSum6SigningKey,
         3 => SecretKind::Opaque,
+        4 => SecretKind::WrappedDek,
         other => return Err(VaultError::UnknownKind { id: other }),
     };
     let kek_id: [u8; 16] = blob[8..24].try_into().expect("16");

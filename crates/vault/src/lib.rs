@@ -9,12 +9,15 @@
 //! * [`tpm`]: the TPM2 key-encryption key: generated and sealed by the TPM,
 //!   unsealed through salted, encrypting sessions, PCR-bound in strict mode.
 //!
-//! DEK wrapping, anti-rollback, the store and the migration engine arrive
+//! * [`hierarchy`]: DEKs wrapped under the KEK, as envelopes of their own.
+//!
+//! DEK rotation, anti-rollback, the store and the migration engine arrive
 //! next (issue 4).
 #![forbid(unsafe_code)]
 
 pub mod envelope;
 mod error;
+pub mod hierarchy;
 pub mod tpm;
 
 pub use error::VaultError;

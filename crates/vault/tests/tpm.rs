@@ -172,3 +172,51 @@ fn tpm_gone_or_replaced_fails_closed() {
     damaged.public.truncate(3);
     assert_eq!(failure(p.unseal_kek(&damaged)), TpmFailure::MalformedSealedKek);
 }
+
+/// TPM → KEK → wrapped DEK → secret, across a full restart, and broken at
+/// each link by tampering or a changed PCR.
+#[test]
+fn the_whole_hierarchy_opens_after_restart_and_fails_closed_at_each_link() {
+    use vault::envelope::{self, Algorithm, CipherPolicy, DataKey, Header, SecretKind};
+    use vault::hierarchy::{unwrap_dek, wrap_dek};
+
+    let tpm = Swtpm::start();
+    let kek_id = [0x4b; 16];
+    let (sealed_kek, wrapped_dek, blob) = {
+        let mut p = TpmKekProvider::connect(config(&tpm, true)).unwrap();
+        let sealed = p.provision_kek().unwrap();
+        let kek = p.unseal_kek(&sealed).unwrap();
+        let dek = DataKey::generate().unwrap();
+        let header = Header {
+            algorithm: Algorithm::ChaCha20Poly1305,
+            kind: SecretKind::Ed25519Seed,
+            kek_id,
+            dek_id: dek.id(),
+            epoch: 1,
+            name: "agent-wallet".into(),
+        };
+        let blob = envelope::seal(&dek, &header, &[0x11; 32]).unwrap();
+        (sealed, wrap_dek(&kek, kek_id, &dek, "dek-1").unwrap(), blob)
+    };
+    // Everything above is dropped: only the three public blobs remain.
+    let mut p = TpmKekProvider::connect(config(&tpm, true)).unwrap();
+    let kek = p.unseal_kek(&sealed_kek).unwrap();
+    let dek = unwrap_dek(&kek, kek_id, &wrapped_dek).unwrap();
+    let opened = envelope::open(&dek, &blob, CipherPolicy::Strict).unwrap();
+    assert_eq!(opened.plaintext.as_slice(), &[0x11; 32]);
+
+    // A tampered wrapped DEK, or one opened with another KEK, is refused.
+    let mut bad = wrapped_dek.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(unwrap_dek(&kek, kek_id, &bad).unwrap_err().code(), "VAULT_TAMPERED");
+    let other_sealed = p.provision_kek().unwrap();
+    let other_kek = p.unseal_kek(&other_sealed).unwrap();
+    assert_eq!(unwrap_dek(&other_kek, kek_id, &wrapped_dek).unwrap_err().code(), "VAULT_TAMPERED");
+    // A secret blob is not a wrapped DEK.
+    assert!(unwrap_dek(&kek, kek_id, &blob).is_err());
+
+    // After the measured state changes the chain cannot start: no KEK, no DEK.
+    p.extend_pcr(PcrHandle::Pcr7, [0xcd; 32]).unwrap();
+    assert_eq!(failure(p.unseal_kek(&sealed_kek)), TpmFailure::PcrMismatch);
+}
