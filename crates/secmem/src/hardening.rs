@@ -46,6 +46,12 @@ pub fn is_secret_env_name(name: &[u8]) -> bool {
     upper.ends_with("_KEY") || SECRET_ENV_MARKERS.iter().any(|m| upper.contains(m))
 }
 
+/// This process's effective user id (owner checks on key files compare against it).
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// What [`harden_process`] did. Errors are errno values; the self-check is the
 /// authority on what is in force.
 #[derive(Debug, Default)]

@@ -81,9 +81,10 @@ fn a_page_shared_by_two_secrets_stays_locked_until_both_are_dropped() {
     drop(b);
     // One empty page per size class is kept (zeroed, locked) for reuse...
     assert_eq!(pool.stats().locked_bytes, page());
-    // ...and trim returns it: the mapping is gone.
+    // ...and trim returns it to the kernel. (The pool's counters, not the
+    // address: a test running in parallel may map a new page right there.)
     pool.trim();
-    assert!(mapping_containing(b_ptr).unwrap().is_none_or(|m| !m.has_flag("lo")));
+    assert_eq!(pool.stats().mappings, 0);
     assert_eq!(pool.stats().locked_bytes, 0);
 }
 

@@ -33,6 +33,17 @@ pub enum VaultError {
     SecMem(SecMemError),
     /// The TPM path failed; signing and unsealing are denied (fail closed).
     TpmUnavailable(crate::tpm::TpmFailure),
+    /// No blob of that name.
+    NotFound,
+    /// A symlink, or something other than a regular file or directory, where
+    /// a blob or the store directory should be.
+    InsecurePath,
+    /// Owned by another user, or readable/writable by group or others.
+    InsecurePermissions,
+    /// A file-system operation failed.
+    Io {
+        kind: std::io::ErrorKind,
+    },
 }
 
 impl VaultError {
@@ -52,6 +63,10 @@ impl VaultError {
             VaultError::Random => "VAULT_RANDOM_FAILED",
             VaultError::SecMem(e) => e.code(),
             VaultError::TpmUnavailable(_) => "DENY_TPM_UNAVAILABLE",
+            VaultError::NotFound => "VAULT_NOT_FOUND",
+            VaultError::InsecurePath => "VAULT_INSECURE_PATH",
+            VaultError::InsecurePermissions => "VAULT_INSECURE_PERMISSIONS",
+            VaultError::Io { .. } => "VAULT_IO",
         }
     }
 }
@@ -81,6 +96,14 @@ impl fmt::Display for VaultError {
             VaultError::Random => "the OS random source failed".to_string(),
             VaultError::SecMem(e) => return write!(f, "{e}"),
             VaultError::TpmUnavailable(why) => why.diagnostic(),
+            VaultError::NotFound => "no such blob".to_string(),
+            VaultError::InsecurePath => {
+                "a symlink or special file where a blob or the store should be; refusing".to_string()
+            }
+            VaultError::InsecurePermissions => {
+                "owned by another user or open to group/others (want 0700 directory, 0600 files)".to_string()
+            }
+            VaultError::Io { kind } => format!("file-system error ({kind})"),
         };
         write!(f, "{}: {what}", self.code())
     }

@@ -10,6 +10,7 @@
 //!   unsealed through salted, encrypting sessions, PCR-bound in strict mode.
 //!
 //! * [`hierarchy`]: DEKs wrapped under the KEK, as envelopes of their own.
+//! * [`store`]: atomic, owner- and mode-checked storage of blobs in one directory.
 //!
 //! DEK rotation, anti-rollback, the store and the migration engine arrive
 //! next (issue 4).
@@ -18,6 +19,7 @@
 pub mod envelope;
 mod error;
 pub mod hierarchy;
+pub mod store;
 pub mod tpm;
 
 pub use error::VaultError;
