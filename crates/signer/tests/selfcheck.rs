@@ -20,6 +20,11 @@ fn is_root() -> bool {
 
 /// Runs `keywardd self-check`, optionally as `nobody` and under a memlock limit.
 fn self_check(unprivileged: bool, memlock_kib: Option<u64>) -> (Output, tempfile::TempDir) {
+    // Copying an executable while another test thread forks leaves the copy's
+    // write descriptor open in that fork until it execs, and exec of the copy
+    // then fails with ETXTBSY: copy and spawn one child at a time.
+    static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
     // A copy `nobody` can execute wherever the build directory lives.
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -43,7 +48,10 @@ fn self_check(unprivileged: bool, memlock_kib: Option<u64>) -> (Output, tempfile
     if unprivileged && is_root() {
         cmd.uid(65534).gid(65534);
     }
-    (cmd.output().unwrap(), dir)
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    drop(guard);
+    (child.wait_with_output().unwrap(), dir)
 }
 
 fn lines(out: &Output) -> Vec<Value> {
