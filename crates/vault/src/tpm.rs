@@ -308,6 +308,94 @@ impl TpmKekProvider {
     }
 }
 
+/// keyward's anti-rollback counter: an NV index in the owner range.
+pub const EPOCH_COUNTER_INDEX: u32 = 0x0150_4b57;
+
+impl TpmKekProvider {
+    /// Defines the monotonic NV counter at `index` if it does not exist, and
+    /// initialises it (a counter cannot be read before its first increment).
+    /// Returns its value.
+    pub fn epoch_counter_ensure(&mut self, index: u32) -> Result<u64, VaultError> {
+        use tss_esapi::attributes::NvIndexAttributesBuilder;
+        use tss_esapi::constants::NvIndexType;
+        use tss_esapi::handles::NvIndexTpmHandle;
+        use tss_esapi::interface_types::resource_handles::Provision;
+        use tss_esapi::structures::NvPublicBuilder;
+        if let Ok(v) = self.epoch_counter_read(index) {
+            return Ok(v);
+        }
+        let attributes = NvIndexAttributesBuilder::new()
+            .with_nv_index_type(NvIndexType::Counter)
+            .with_owner_write(true)
+            .with_owner_read(true)
+            .build()
+            .map_err(classify)?;
+        let public = NvPublicBuilder::new()
+            .with_nv_index(NvIndexTpmHandle::new(index).map_err(classify)?)
+            .with_index_name_algorithm(HashingAlgorithm::Sha256)
+            .with_index_attributes(attributes)
+            .with_data_area_size(8)
+            .build()
+            .map_err(classify)?;
+        let defined = self
+            .ctx
+            .execute_with_session(Some(AuthSession::Password), |c| c.nv_define_space(Provision::Owner, None, public));
+        match defined {
+            Ok(_) => {}
+            // Defined by an earlier, interrupted call: fine.
+            Err(tss_esapi::Error::Tss2Error(rc))
+                if rc.kind() == Some(tss_esapi::constants::response_code::Tss2ResponseCodeKind::NvDefined) => {}
+            Err(e) => return Err(classify(e)),
+        }
+        self.epoch_counter_increment(index)
+    }
+
+    fn with_nv<T>(
+        &mut self,
+        index: u32,
+        f: impl FnOnce(&mut Context, tss_esapi::handles::NvIndexHandle) -> tss_esapi::Result<T>,
+    ) -> Result<T, VaultError> {
+        use tss_esapi::handles::{NvIndexTpmHandle, TpmHandle};
+        let tpm_handle = TpmHandle::NvIndex(NvIndexTpmHandle::new(index).map_err(classify)?);
+        let mut object = self.ctx.tr_from_tpm_public(tpm_handle).map_err(classify)?;
+        let r = f(&mut self.ctx, object.into());
+        let _ = self.ctx.tr_close(&mut object);
+        r.map_err(classify)
+    }
+
+    /// The counter's value (big-endian u64 in NV).
+    pub fn epoch_counter_read(&mut self, index: u32) -> Result<u64, VaultError> {
+        use tss_esapi::interface_types::resource_handles::NvAuth;
+        let data = self.with_nv(index, |c, nv| {
+            c.execute_with_session(Some(AuthSession::Password), |c| c.nv_read(NvAuth::Owner, nv, 8, 0))
+        })?;
+        let bytes: [u8; 8] = data.value().try_into().map_err(|_| deny(TpmFailure::Tpm("NV counter size".into())))?;
+        Ok(u64::from_be_bytes(bytes))
+    }
+
+    /// Advances the counter by one in the TPM and returns the new value. The
+    /// TPM never lets it go down.
+    pub fn epoch_counter_increment(&mut self, index: u32) -> Result<u64, VaultError> {
+        use tss_esapi::interface_types::resource_handles::NvAuth;
+        self.with_nv(index, |c, nv| {
+            c.execute_with_session(Some(AuthSession::Password), |c| c.nv_increment(NvAuth::Owner, nv))
+        })?;
+        self.epoch_counter_read(index)
+    }
+
+    /// Deletes the counter (owner authorisation). A counter defined again
+    /// later starts at or above the highest value any counter ever held.
+    pub fn epoch_counter_undefine(&mut self, index: u32) -> Result<(), VaultError> {
+        use tss_esapi::handles::{NvIndexTpmHandle, TpmHandle};
+        use tss_esapi::interface_types::resource_handles::Provision;
+        let tpm_handle = TpmHandle::NvIndex(NvIndexTpmHandle::new(index).map_err(classify)?);
+        let object = self.ctx.tr_from_tpm_public(tpm_handle).map_err(classify)?;
+        self.ctx
+            .execute_with_session(Some(AuthSession::Password), |c| c.nv_undefine_space(Provision::Owner, object.into()))
+            .map_err(classify)
+    }
+}
+
 impl Drop for TpmKekProvider {
     fn drop(&mut self) {
         let _ = self.ctx.flush_context(ObjectHandle::from(self.primary));

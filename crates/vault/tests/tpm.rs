@@ -220,3 +220,28 @@ fn the_whole_hierarchy_opens_after_restart_and_fails_closed_at_each_link() {
     p.extend_pcr(PcrHandle::Pcr7, [0xcd; 32]).unwrap();
     assert_eq!(failure(p.unseal_kek(&sealed_kek)), TpmFailure::PcrMismatch);
 }
+
+/// The anti-rollback counter lives in TPM NV: it only goes up, survives
+/// reconnection and TPM restarts, and even deleting and redefining it cannot
+/// bring it below its highest value.
+#[test]
+fn the_epoch_counter_is_monotonic_in_hardware() {
+    use vault::tpm::EPOCH_COUNTER_INDEX as IDX;
+    let mut tpm = Swtpm::start();
+    let mut p = TpmKekProvider::connect(config(&tpm, true)).unwrap();
+    let first = p.epoch_counter_ensure(IDX).unwrap();
+    assert_eq!(p.epoch_counter_ensure(IDX).unwrap(), first, "ensure is idempotent");
+    let a = p.epoch_counter_increment(IDX).unwrap();
+    let b = p.epoch_counter_increment(IDX).unwrap();
+    assert_eq!((a, b), (first + 1, first + 2));
+    drop(p);
+    tpm.kill();
+    tpm.launch();
+    let mut p = TpmKekProvider::connect(config(&tpm, true)).unwrap();
+    assert_eq!(p.epoch_counter_read(IDX).unwrap(), b, "survives a TPM restart");
+    // An owner who deletes and redefines the counter cannot roll it back.
+    p.epoch_counter_undefine(IDX).unwrap();
+    assert_eq!(p.epoch_counter_read(IDX).unwrap_err().code(), "DENY_TPM_UNAVAILABLE");
+    let again = p.epoch_counter_ensure(IDX).unwrap();
+    assert!(again > b, "redefined counter starts above its old high-water mark ({again} > {b})");
+}
