@@ -39,6 +39,29 @@ pub enum SecretKind {
     WrappedDek = 4,
 }
 
+impl SecretKind {
+    /// The kind with wire id `id`.
+    pub fn from_id(id: u8) -> Result<Self, VaultError> {
+        Ok(match id {
+            1 => SecretKind::Ed25519Seed,
+            2 => SecretKind::KesSum6SigningKey,
+            3 => SecretKind::Opaque,
+            4 => SecretKind::WrappedDek,
+            other => return Err(VaultError::UnknownKind { id: other }),
+        })
+    }
+
+    /// The name used by the operator tools and in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            SecretKind::Ed25519Seed => "ed25519-seed",
+            SecretKind::KesSum6SigningKey => "kes-sum6-signing-key",
+            SecretKind::Opaque => "opaque",
+            SecretKind::WrappedDek => "wrapped-dek",
+        }
+    }
+}
+
 /// Which algorithms a reader accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CipherPolicy {
@@ -171,13 +194,7 @@ pub fn parse_header(blob: &[u8]) -> Result<(Header, usize), VaultError> {
         2 => Algorithm::Aes256Gcm,
         other => return Err(VaultError::UnknownAlgorithm { id: other }),
     };
-    let kind = match blob[7] {
-        1 => SecretKind::Ed25519Seed,
-        2 => SecretKind::KesSum6SigningKey,
-        3 => SecretKind::Opaque,
-        4 => SecretKind::WrappedDek,
-        other => return Err(VaultError::UnknownKind { id: other }),
-    };
+    let kind = SecretKind::from_id(blob[7])?;
     let kek_id: [u8; 16] = blob[8..24].try_into().expect("16");
     let dek_id: [u8; 16] = blob[24..40].try_into().expect("16");
     let epoch = u64::from_be_bytes(blob[40..48].try_into().expect("8"));

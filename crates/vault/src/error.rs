@@ -44,6 +44,28 @@ pub enum VaultError {
     Io {
         kind: std::io::ErrorKind,
     },
+    /// A blob or the manifest is older than the TPM epoch counter says it
+    /// must be: an older valid copy was put back (RT-012).
+    Rollback,
+    /// The manifest failed its MAC, or a blob does not match the manifest.
+    ManifestTampered,
+    /// The manifest is unreadable (bad magic, version, truncated).
+    ManifestMalformed,
+    /// The vault directory holds no vault (run `keyward vault init`).
+    NotInitialised,
+    /// `init` on a directory that already holds a vault.
+    AlreadyInitialised,
+    /// Another process holds the vault lock.
+    Busy,
+    /// A secret would have been read from or left in plaintext; strict mode
+    /// refuses any plaintext fallback (RT-017).
+    StrictModeFallback,
+    /// The operation is refused by the vault's own rules (the message says which).
+    PolicyDenied {
+        why: &'static str,
+    },
+    /// The recovery key does not match this vault.
+    RecoveryKeyMismatch,
 }
 
 impl VaultError {
@@ -67,6 +89,38 @@ impl VaultError {
             VaultError::InsecurePath => "VAULT_INSECURE_PATH",
             VaultError::InsecurePermissions => "VAULT_INSECURE_PERMISSIONS",
             VaultError::Io { .. } => "VAULT_IO",
+            VaultError::Rollback => "DENY_REPLAY",
+            VaultError::ManifestTampered => "VAULT_MANIFEST_TAMPERED",
+            VaultError::ManifestMalformed => "VAULT_MANIFEST_MALFORMED",
+            VaultError::NotInitialised => "VAULT_NOT_INITIALISED",
+            VaultError::AlreadyInitialised => "VAULT_ALREADY_INITIALISED",
+            VaultError::Busy => "VAULT_BUSY",
+            VaultError::StrictModeFallback => "DENY_STRICT_MODE_FALLBACK",
+            VaultError::PolicyDenied { .. } => "DENY_USER_POLICY",
+            VaultError::RecoveryKeyMismatch => "VAULT_RECOVERY_KEY_MISMATCH",
+        }
+    }
+
+    /// The seed's normative deny code (docs/threat-model.md) for a refusal
+    /// that is a security decision rather than an operational error: integrity
+    /// failures deny with `DENY_AEAD_INTEGRITY`, rollback with `DENY_REPLAY`.
+    pub fn deny_code(&self) -> Option<&'static str> {
+        match self {
+            VaultError::Tampered
+            | VaultError::ManifestTampered
+            | VaultError::ManifestMalformed
+            | VaultError::BadMagic
+            | VaultError::UnknownVersion { .. }
+            | VaultError::UnknownAlgorithm { .. }
+            | VaultError::UnknownKind { .. }
+            | VaultError::Truncated
+            | VaultError::LengthMismatch
+            | VaultError::WrongDek => Some("DENY_AEAD_INTEGRITY"),
+            VaultError::Rollback => Some("DENY_REPLAY"),
+            VaultError::TpmUnavailable(_) => Some("DENY_TPM_UNAVAILABLE"),
+            VaultError::StrictModeFallback => Some("DENY_STRICT_MODE_FALLBACK"),
+            VaultError::PolicyDenied { .. } => Some("DENY_USER_POLICY"),
+            _ => None,
         }
     }
 }
@@ -104,6 +158,21 @@ impl fmt::Display for VaultError {
                 "owned by another user or open to group/others (want 0700 directory, 0600 files)".to_string()
             }
             VaultError::Io { kind } => format!("file-system error ({kind})"),
+            VaultError::Rollback => "rollback detected: a blob or the manifest is older than the TPM epoch counter \
+                 (an older copy was put back); see docs/runbooks/corrupted-blob.md"
+                .to_string(),
+            VaultError::ManifestTampered => {
+                "the manifest or a blob failed its integrity check; see docs/runbooks/corrupted-blob.md".to_string()
+            }
+            VaultError::ManifestMalformed => "the vault manifest is unreadable".to_string(),
+            VaultError::NotInitialised => "no vault here; run `keyward vault init`".to_string(),
+            VaultError::AlreadyInitialised => "a vault already exists here".to_string(),
+            VaultError::Busy => "another process holds the vault lock".to_string(),
+            VaultError::StrictModeFallback => "strict mode refuses plaintext fallback; seal the secret with \
+                 `keyward migrate --apply`"
+                .to_string(),
+            VaultError::PolicyDenied { why } => (*why).to_string(),
+            VaultError::RecoveryKeyMismatch => "the recovery key does not belong to this vault".to_string(),
         };
         write!(f, "{}: {what}", self.code())
     }

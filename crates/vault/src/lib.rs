@@ -11,15 +11,21 @@
 //!
 //! * [`hierarchy`]: DEKs wrapped under the KEK, as envelopes of their own.
 //! * [`store`]: atomic, owner- and mode-checked storage of blobs in one directory.
-//!
-//! DEK rotation, anti-rollback, the store and the migration engine arrive
-//! next (issue 4).
+//! * [`manifest`]: the MACed list of secrets and epochs, tied to the TPM's
+//!   monotonic counter (anti-rollback, crash-consistent transactions).
+//! * [`recovery`]: DEKs also wrapped to an offline X25519 recovery key.
+//! * [`sealed_vault`]: all of it together behind [`SecretProvider`]:
+//!   put/get/delete/list, DEK and KEK rotation, recovery, backup.
 #![forbid(unsafe_code)]
 
 pub mod envelope;
 mod error;
 pub mod hierarchy;
+pub mod manifest;
+pub mod recovery;
+pub mod sealed_vault;
 pub mod store;
 pub mod tpm;
 
 pub use error::VaultError;
+pub use sealed_vault::{Checkpoint, RecoveryReport, Secret, SecretProvider, Vault, VaultConfig, VaultStatus};

@@ -27,6 +27,9 @@ use crate::envelope::validate_name;
 /// Largest blob the store reads (a 4 MiB secret plus its header).
 pub const MAX_BLOB: u64 = 4 * 1024 * 1024 + 4096;
 const TEMP_PREFIX: &str = ".tmp.";
+/// Prefix of a staged blob: written and fsynced, waiting for the vault's
+/// commit point (see docs/envelope-format.md, "Transactions").
+const STAGED_PREFIX: &str = ".staged.";
 
 /// A directory of blobs.
 #[derive(Debug)]
@@ -73,6 +76,60 @@ impl BlobStore {
     /// Atomically creates or replaces `name` with `bytes`.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), VaultError> {
         let target = self.path(name)?;
+        self.write_to(name, &target, bytes)
+    }
+
+    /// Durably writes `bytes` as the staged copy of `name`, invisible to
+    /// [`BlobStore::read`] and [`BlobStore::list`] until promoted.
+    pub fn write_staged(&self, name: &str, bytes: &[u8]) -> Result<(), VaultError> {
+        validate_name(name)?;
+        self.write_to(name, &self.dir.join(format!("{STAGED_PREFIX}{name}")), bytes)
+    }
+
+    /// Reads the staged copy of `name`.
+    pub fn read_staged(&self, name: &str) -> Result<Vec<u8>, VaultError> {
+        validate_name(name)?;
+        self.read_path(&self.dir.join(format!("{STAGED_PREFIX}{name}")))
+    }
+
+    /// Atomically replaces `name` with its staged copy.
+    pub fn promote_staged(&self, name: &str) -> Result<(), VaultError> {
+        let target = self.path(name)?;
+        fs::rename(self.dir.join(format!("{STAGED_PREFIX}{name}")), target).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => VaultError::NotFound,
+            _ => io(e),
+        })?;
+        self.sync_dir()
+    }
+
+    /// Removes the staged copy of `name`, if any.
+    pub fn discard_staged(&self, name: &str) -> Result<(), VaultError> {
+        validate_name(name)?;
+        match fs::remove_file(self.dir.join(format!("{STAGED_PREFIX}{name}"))) {
+            Ok(()) => self.sync_dir(),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// The names that have a staged copy.
+    pub fn list_staged(&self) -> Result<Vec<String>, VaultError> {
+        let mut names: Vec<String> = fs::read_dir(&self.dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| n.strip_prefix(STAGED_PREFIX).map(str::to_string))
+            .filter(|n| validate_name(n).is_ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn write_to(&self, name: &str, target: &Path, bytes: &[u8]) -> Result<(), VaultError> {
         let mut rand = [0u8; 8];
         getrandom::fill(&mut rand).map_err(|_| VaultError::Random)?;
         let suffix: String = rand.iter().map(|b| format!("{b:02x}")).collect();
@@ -86,7 +143,7 @@ impl BlobStore {
                 .open(&temp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
-            fs::rename(&temp, &target)
+            fs::rename(&temp, target)
         })();
         if let Err(e) = written {
             let _ = fs::remove_file(&temp);
@@ -98,7 +155,11 @@ impl BlobStore {
     /// Reads `name`, refusing symlinks, foreign owners and loose modes.
     pub fn read(&self, name: &str) -> Result<Vec<u8>, VaultError> {
         let path = self.path(name)?;
-        let mut f = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&path) {
+        self.read_path(&path)
+    }
+
+    fn read_path(&self, path: &Path) -> Result<Vec<u8>, VaultError> {
+        let mut f = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return Err(VaultError::NotFound),
             // O_NOFOLLOW on a symlink fails with ELOOP.

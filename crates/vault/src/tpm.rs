@@ -52,8 +52,13 @@ pub enum TpmFailure {
     KeyNotLoadable,
     /// The TPM reported another error (response code, hex).
     Tpm(String),
-    /// A stored sealed KEK is malformed.
+    /// A stored sealed KEK is malformed or missing.
     MalformedSealedKek,
+    /// The TPM is out of object or session memory, or asks to retry.
+    Busy,
+    /// The TPM epoch counter is below the manifest's: another TPM, or a
+    /// cleared one whose counter was defined afresh.
+    CounterBehind,
 }
 
 impl TpmFailure {
@@ -72,7 +77,15 @@ impl TpmFailure {
                     .into()
             }
             TpmFailure::Tpm(rc) => format!("the TPM refused the operation (response code {rc})"),
-            TpmFailure::MalformedSealedKek => "the stored sealed KEK is malformed".into(),
+            TpmFailure::MalformedSealedKek => "the stored sealed KEK is malformed or missing".into(),
+            TpmFailure::Busy => "the TPM is busy or out of object/session memory; retry, and make sure keywardd \
+                                 uses the kernel resource manager (device:/dev/tpmrm0)"
+                .into(),
+            TpmFailure::CounterBehind => {
+                "the TPM epoch counter is behind the vault manifest (another or a cleared TPM); \
+                 see docs/runbooks/tpm-reset.md"
+                    .into()
+            }
         }
     }
 }
@@ -140,7 +153,19 @@ fn classify(e: tss_esapi::Error) -> VaultError {
         tss_esapi::Error::Tss2Error(rc) => match rc.kind() {
             Some(K::Lockout) => TpmFailure::Lockout,
             Some(K::PolicyFail) => TpmFailure::PcrMismatch,
-            Some(K::Integrity | K::KeySize | K::Binding) => TpmFailure::KeyNotLoadable,
+            Some(K::Integrity | K::Sensitive | K::KeySize | K::Binding) => TpmFailure::KeyNotLoadable,
+            Some(
+                K::ObjectMemory
+                | K::SessionMemory
+                | K::Memory
+                | K::SessionHandles
+                | K::ObjectHandles
+                | K::Retry
+                | K::Yielded
+                | K::Testing
+                | K::NvRate
+                | K::NvUnavailable,
+            ) => TpmFailure::Busy,
             _ => TpmFailure::Tpm(format!("{rc:?}")),
         },
         other => TpmFailure::Tpm(other.to_string()),
@@ -262,10 +287,7 @@ impl TpmKekProvider {
         let primary = self.primary;
         let loaded = self.ctx.execute_with_session(Some(hmac), |c| c.load(primary, private, public));
         self.flush_session(hmac);
-        let loaded = loaded.map_err(|e| match classify(e) {
-            VaultError::TpmUnavailable(TpmFailure::Tpm(_)) => deny(TpmFailure::KeyNotLoadable),
-            other => other,
-        })?;
+        let loaded = loaded.map_err(classify)?;
         let result = self.unseal_loaded(loaded);
         let _ = self.ctx.flush_context(ObjectHandle::from(loaded));
         result

@@ -2,101 +2,10 @@
 //! `swtpm` on free loopback ports with a temporary state directory and stops
 //! it by PID.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
-
+use swtpm_harness::Swtpm;
 use tss_esapi::handles::PcrHandle;
 use vault::VaultError;
 use vault::tpm::{PcrPolicy, TpmConfig, TpmFailure, TpmKekProvider};
-
-struct Swtpm {
-    state: PathBuf,
-    port: u16,
-    pid: Option<String>,
-    _dir: tempfile::TempDir,
-}
-
-/// A port P with P and P+1 free: libtss2's swtpm TCTI always uses P+1 as
-/// the control channel.
-fn free_port_pair() -> u16 {
-    loop {
-        let first = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = first.local_addr().unwrap().port();
-        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-}
-
-impl Swtpm {
-    fn start() -> Swtpm {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state");
-        std::fs::create_dir(&state).unwrap();
-        let mut s = Swtpm { state, port: 0, pid: None, _dir: dir };
-        s.launch();
-        s
-    }
-
-    /// Starts swtpm on the state directory (again, after `kill`, for a TPM restart).
-    fn launch(&mut self) {
-        let pidfile = self.state.parent().unwrap().join("swtpm.pid");
-        for _ in 0..10 {
-            let port = free_port_pair();
-            let ctrl = port + 1;
-            let ok = Command::new("swtpm")
-                .args(["socket", "--tpm2", "--tpmstate"])
-                .arg(format!("dir={}", self.state.display()))
-                .args(["--server", &format!("type=tcp,port={port},bindaddr=127.0.0.1")])
-                .args(["--ctrl", &format!("type=tcp,port={ctrl},bindaddr=127.0.0.1")])
-                .args(["--flags", "not-need-init,startup-clear", "--daemon", "--pid"])
-                .arg(format!("file={}", pidfile.display()))
-                .status()
-                .expect("swtpm must be installed (scripts/install-deps.sh installs it)")
-                .success();
-            if ok && wait_for(port) {
-                self.port = port;
-                self.pid = Some(std::fs::read_to_string(&pidfile).unwrap().trim().to_string());
-                return;
-            }
-        }
-        panic!("swtpm did not start");
-    }
-
-    fn tcti(&self) -> String {
-        format!("swtpm:host=127.0.0.1,port={}", self.port)
-    }
-
-    fn kill(&mut self) {
-        if let Some(pid) = self.pid.take() {
-            let _ = Command::new("kill").args(["-9", &pid]).status();
-            let proc_dir = Path::new("/proc").join(&pid);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while proc_dir.exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    }
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn wait_for(port: u16) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
 
 fn config(tpm: &Swtpm, strict: bool) -> TpmConfig {
     TpmConfig { tcti: tpm.tcti(), pcr_policy: strict.then(PcrPolicy::default) }
