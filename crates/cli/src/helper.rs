@@ -12,6 +12,8 @@ use std::process::{Command, ExitCode};
 
 /// The KES operator helper.
 pub(crate) const KES: &str = "keyward-kes";
+/// The signer, for vault and migration commands.
+pub(crate) const SIGNER: &str = "keywardd";
 
 /// Exit status when the helper cannot be started.
 const EXIT_HELPER_MISSING: u8 = 2;

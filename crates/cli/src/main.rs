@@ -5,7 +5,9 @@
 //! path in this binary can reach a key. Commands that must touch key material
 //! on the operator's machine (`keyward kes …`) are carried out by a separate,
 //! self-hardening helper binary next to this one (`keyward-kes`), which this
-//! process replaces itself with. Intent commands arrive with the signer issue.
+//! process replaces itself with. Vault and migration commands are carried
+//! out by `keywardd` itself, the only binary that unseals. Intent commands
+//! arrive with the signer issue.
 #![forbid(unsafe_code)]
 
 mod helper;
@@ -31,10 +33,32 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Vault operator commands (init, status, list, put, verify, delete,
+    /// rotate-dek, rotate-kek, enrol-recovery, recover, backup); run
+    /// `keyward vault --help`. Carried out by `keywardd`, the only binary
+    /// that unseals.
+    #[command(disable_help_flag = true)]
+    Vault {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Move legacy plaintext secrets into the vault: `--dry-run` or
+    /// `--apply`, with `--from PATH` and `--env NAME`. Carried out by `keywardd`.
+    #[command(disable_help_flag = true)]
+    Migrate {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+}
+
+fn with_subcommand(sub: &str, args: Vec<OsString>) -> Vec<OsString> {
+    std::iter::once(OsString::from(sub)).chain(args).collect()
 }
 
 fn main() -> ExitCode {
     match Args::parse().command {
         Command::Kes { args } => helper::exec(helper::KES, &args),
+        Command::Vault { args } => helper::exec(helper::SIGNER, &with_subcommand("vault", args)),
+        Command::Migrate { args } => helper::exec(helper::SIGNER, &with_subcommand("migrate", args)),
     }
 }

@@ -34,3 +34,21 @@ fn kes_commands_are_handed_to_the_helper_beside_keyward() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("KW_HELPER_MISSING"));
 }
+
+#[test]
+fn vault_and_migrate_commands_are_handed_to_keywardd() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyward = dir.path().join("keyward");
+    std::fs::copy(env!("CARGO_BIN_EXE_keyward"), &keyward).unwrap();
+    let signer = dir.path().join("keywardd");
+    std::fs::write(&signer, "#!/bin/sh\necho \"args:$*\"\nexit 5\n").unwrap();
+    std::fs::set_permissions(&signer, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (args, want) in [
+        (&["vault", "status", "--vault", "/v"][..], "args:vault status --vault /v"),
+        (&["migrate", "--dry-run", "--from", "/k"][..], "args:migrate --dry-run --from /k"),
+    ] {
+        let out = Command::new(&keyward).args(args).output().unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains(want), "{out:?}");
+        assert_eq!(out.status.code(), Some(5));
+    }
+}

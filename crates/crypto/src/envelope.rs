@@ -164,3 +164,53 @@ pub fn write_sum6_signing_key(key: &Sum6) -> Result<MLockedBytes, CryptoError> {
     s[head.len() + cbor.len() * 2..].copy_from_slice(tail.as_bytes());
     Ok(out)
 }
+
+/// What a legacy cardano-cli signing-key envelope holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyKeyKind {
+    /// A 32-byte Ed25519 seed (payment, stake, genesis, VRF-free `_ed25519` types).
+    Ed25519Seed,
+    /// A Sum6 KES signing key in its `DirectSerialise` layout.
+    KesSum6,
+    /// Another signing-key type: kept as its raw CBOR payload.
+    Other,
+}
+
+/// Reads any cardano-cli signing-key text envelope (held in locked memory)
+/// for migration: the `type` (public) and the payload of its CBOR byte
+/// string, in locked memory. Ed25519 and Sum6 payloads are length-checked;
+/// a Sum6 key must also parse.
+pub fn read_signing_key_envelope(text: &MLockedBytes) -> Result<(String, LegacyKeyKind, MLockedBytes), CryptoError> {
+    let t = text.as_slice();
+    let f = parse_fields(t)?;
+    let kind_text = std::str::from_utf8(&t[f.kind.clone()]).map_err(|_| CryptoError::Malformed { what: "type" })?;
+    if !kind_text.contains("SigningKey") {
+        return Err(CryptoError::Malformed { what: "text envelope type (not a signing key)" });
+    }
+    let cbor = crate::hex::decode_locked(&t[f.cbor_hex])?;
+    let c = cbor.as_slice();
+    // A CBOR byte string: major type 2 with a 0..=23, 1-byte or 2-byte length.
+    let (len, at) = match c.first() {
+        Some(&b) if (0x40..=0x57).contains(&b) => (usize::from(b - 0x40), 1),
+        Some(0x58) if c.len() >= 2 => (usize::from(c[1]), 2),
+        Some(0x59) if c.len() >= 3 => (usize::from(u16::from_be_bytes([c[1], c[2]])), 3),
+        _ => return Err(CryptoError::Malformed { what: "CBOR byte string header" }),
+    };
+    if c.len() != at + len {
+        return Err(CryptoError::BadLength { what: "CBOR byte string", expected: len, actual: c.len() - at });
+    }
+    let kind = if kind_text == SUM6_SIGNING_KEY_TYPE {
+        crate::direct::from_slice::<Sum6>(&c[at..])?;
+        LegacyKeyKind::KesSum6
+    } else if kind_text.ends_with("_ed25519") {
+        if len != 32 {
+            return Err(CryptoError::BadLength { what: "Ed25519 seed", expected: 32, actual: len });
+        }
+        LegacyKeyKind::Ed25519Seed
+    } else {
+        LegacyKeyKind::Other
+    };
+    let mut payload = MLockedBytes::new(len)?;
+    payload.as_mut_slice().copy_from_slice(&c[at..]);
+    Ok((kind_text.to_string(), kind, payload))
+}

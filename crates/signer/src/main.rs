@@ -5,8 +5,9 @@
 //! environment is scrubbed of secret-bearing variables while the process still
 //! has one thread, core dumps and ptrace are shut off, and only then does any
 //! code that could allocate a secret run. The daemon proper (socket, IPC,
-//! policy, vault) arrives with later issues; today the binary offers the
-//! strict-profile self-check that the daemon will run at every start.
+//! policy) arrives with the signer issue; today the binary offers the
+//! strict-profile self-check, the vault operator commands and the migration
+//! engine, all of which must run in the one process allowed to unseal.
 #![forbid(unsafe_code)]
 
 mod selfcheck;
@@ -14,10 +15,14 @@ mod selfcheck;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use signer::legacy::CapturedEnv;
+use signer::operator::{self, MigrateArgs, VaultCommand, VaultOptions};
 
 #[derive(Debug, Parser)]
 #[command(name = "keywardd", version, about = "keyward signer daemon")]
 struct Args {
+    #[command(flatten)]
+    vault: VaultOptions,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,12 +32,43 @@ enum Command {
     /// Apply process hardening, print one JSON line per control, and exit
     /// non-zero if a mandatory control of the strict profile is off.
     SelfCheck,
+    /// Vault operator commands (init, status, put, rotate-dek, recover, …).
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Move legacy plaintext secrets into the vault (--dry-run | --apply).
+    Migrate(MigrateArgs),
+}
+
+/// `migrate --env NAME` reads legacy secrets from environment variables,
+/// which hardening wipes. Copy exactly the named ones into locked memory
+/// first (a scan of argv; clap has not run yet).
+fn capture_named_env() -> CapturedEnv {
+    let argv: Vec<String> = std::env::args_os().filter_map(|a| a.into_string().ok()).collect();
+    if !argv.iter().any(|a| a == "migrate") {
+        return CapturedEnv::default();
+    }
+    let mut names = Vec::new();
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        if a == "--env" {
+            names.extend(it.next().cloned());
+        } else if let Some(n) = a.strip_prefix("--env=") {
+            names.push(n.to_string());
+        }
+    }
+    CapturedEnv::capture(&names).unwrap_or_else(|e| {
+        eprintln!("keywardd: {}: cannot capture legacy environment secrets", e.code());
+        std::process::exit(1)
+    })
 }
 
 fn main() -> ExitCode {
+    let env = capture_named_env();
     let hardening = secmem::hardening::harden_process();
     let args = Args::parse();
     match args.command {
         Command::SelfCheck => selfcheck::run(&hardening),
+        Command::Vault(cmd) => operator::run_vault(&args.vault, &cmd),
+        Command::Migrate(m) => operator::run_migrate(&args.vault, &m, env),
     }
 }

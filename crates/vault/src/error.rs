@@ -150,7 +150,7 @@ impl fmt::Display for VaultError {
             VaultError::Random => "the OS random source failed".to_string(),
             VaultError::SecMem(e) => return write!(f, "{e}"),
             VaultError::TpmUnavailable(why) => why.diagnostic(),
-            VaultError::NotFound => "no such blob".to_string(),
+            VaultError::NotFound => "no such secret".to_string(),
             VaultError::InsecurePath => {
                 "a symlink or special file where a blob or the store should be; refusing".to_string()
             }

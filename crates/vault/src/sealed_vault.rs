@@ -251,6 +251,11 @@ impl Vault {
         Ok(v)
     }
 
+    /// The vault directory.
+    pub fn dir(&self) -> &Path {
+        &self.config.dir
+    }
+
     /// Installs a hook called at every transaction checkpoint.
     pub fn set_checkpoint_hook(&mut self, hook: CheckpointHook) {
         self.hook = Some(hook);

@@ -1,0 +1,13 @@
+//! The signer's library half: everything `keywardd` does with the vault, so
+//! that tests and the red-team runner drive the same code the binary runs.
+//!
+//! * [`legacy`]: recognising and reading pre-keyward secrets.
+//! * [`migrate`]: moving them into the vault without loss (checkpoint journal).
+//! * [`fallback`]: the only way to obtain a secret by name; never plaintext.
+//! * [`operator`]: `keywardd vault …` and `keywardd migrate …`.
+#![forbid(unsafe_code)]
+
+pub mod fallback;
+pub mod legacy;
+pub mod migrate;
+pub mod operator;
