@@ -225,10 +225,15 @@ fn vault_command(opts: &VaultOptions, cmd: &VaultCommand) -> Result<(), VaultErr
                 .mode_0600()
                 .open(out)
                 .map_err(|e| VaultError::Io { kind: e.kind() })?;
-            let mut v = Vault::open(config)?;
-            let key = v.enrol_recovery()?;
-            let text = key.to_text()?;
-            f.write_all(text.as_slice()).and_then(|()| f.sync_all()).map_err(|e| VaultError::Io { kind: e.kind() })?;
+            let enrolled = Vault::open(config).and_then(|mut v| v.enrol_recovery()).and_then(|key| {
+                let text = key.to_text()?;
+                f.write_all(text.as_slice()).and_then(|()| f.sync_all()).map_err(|e| VaultError::Io { kind: e.kind() })
+            });
+            if let Err(e) = enrolled {
+                // Leave no empty file that would block a retry.
+                let _ = std::fs::remove_file(out);
+                return Err(e);
+            }
             print(format!("{{\"event\":\"recovery_enrolled\",\"file\":\"{}\"}}", out.display()));
         }
         VaultCommand::Recover { recovery_key } => {

@@ -53,6 +53,8 @@ pub enum VaultError {
     ManifestMalformed,
     /// The vault directory holds no vault (run `keyward vault init`).
     NotInitialised,
+    /// Key files are present but the manifest is not: a damaged vault.
+    ManifestMissing,
     /// `init` on a directory that already holds a vault.
     AlreadyInitialised,
     /// Another process holds the vault lock.
@@ -93,6 +95,7 @@ impl VaultError {
             VaultError::ManifestTampered => "VAULT_MANIFEST_TAMPERED",
             VaultError::ManifestMalformed => "VAULT_MANIFEST_MALFORMED",
             VaultError::NotInitialised => "VAULT_NOT_INITIALISED",
+            VaultError::ManifestMissing => "VAULT_MANIFEST_MISSING",
             VaultError::AlreadyInitialised => "VAULT_ALREADY_INITIALISED",
             VaultError::Busy => "VAULT_BUSY",
             VaultError::StrictModeFallback => "DENY_STRICT_MODE_FALLBACK",
@@ -101,7 +104,7 @@ impl VaultError {
         }
     }
 
-    /// The seed's normative deny code (docs/threat-model.md) for a refusal
+    /// The seed's normative deny code (docs/envelope-format.md, error table) for a refusal
     /// that is a security decision rather than an operational error: integrity
     /// failures deny with `DENY_AEAD_INTEGRITY`, rollback with `DENY_REPLAY`.
     pub fn deny_code(&self) -> Option<&'static str> {
@@ -109,6 +112,7 @@ impl VaultError {
             VaultError::Tampered
             | VaultError::ManifestTampered
             | VaultError::ManifestMalformed
+            | VaultError::ManifestMissing
             | VaultError::BadMagic
             | VaultError::UnknownVersion { .. }
             | VaultError::UnknownAlgorithm { .. }
@@ -166,6 +170,9 @@ impl fmt::Display for VaultError {
             }
             VaultError::ManifestMalformed => "the vault manifest is unreadable".to_string(),
             VaultError::NotInitialised => "no vault here; run `keyward vault init`".to_string(),
+            VaultError::ManifestMissing => "key files are present but the manifest is missing; do not run init \
+                 over them; see docs/runbooks/corrupted-blob.md"
+                .to_string(),
             VaultError::AlreadyInitialised => "a vault already exists here".to_string(),
             VaultError::Busy => "another process holds the vault lock".to_string(),
             VaultError::StrictModeFallback => "strict mode refuses plaintext fallback; seal the secret with \

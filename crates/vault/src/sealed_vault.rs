@@ -11,6 +11,7 @@
 //! DIR/dek-<dek>.<recipient>.recovery a DEK wrapped to the recovery key
 //! DIR/secrets/<name>                sealed secrets (envelope v1)
 //! DIR/secrets/.staged.<name>        a prepared, not yet committed write
+//! DIR/migration.journal             the migration engine's checkpoints (signer)
 //! ```
 //!
 //! Every operation unseals the KEK through the TPM, unwraps the DEK it needs,
@@ -195,11 +196,14 @@ fn decode_sealed_kek(b: &[u8]) -> Result<SealedKek, VaultError> {
 }
 
 fn lock(dir: &Path) -> Result<File, VaultError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let f = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(dir.join(LOCK))
         .map_err(|e| VaultError::Io { kind: e.kind() })?;
     f.try_lock().map_err(|e| match e {
@@ -211,7 +215,7 @@ fn lock(dir: &Path) -> Result<File, VaultError> {
 
 impl Vault {
     fn attach(config: VaultConfig, create: bool) -> Result<Vault, VaultError> {
-        if !create && !config.dir.join(MANIFEST).exists() {
+        if !create && !config.dir.is_dir() {
             return Err(VaultError::NotInitialised);
         }
         let root = BlobStore::open(&config.dir)?;
@@ -229,6 +233,11 @@ impl Vault {
             Err(VaultError::NotFound) => {}
             Ok(_) => return Err(VaultError::AlreadyInitialised),
             Err(e) => return Err(e),
+        }
+        // Key files without a manifest: a damaged vault, not an empty
+        // directory. A new vault here would garbage-collect them.
+        if v.has_key_files()? {
+            return Err(VaultError::ManifestMissing);
         }
         let counter = v.tpm.epoch_counter_ensure(v.config.counter_index)?;
         let (kek_id, kek) = v.provision_kek()?;
@@ -278,7 +287,9 @@ impl Vault {
 
     fn unseal(&mut self, kek_id: &KeyId) -> Result<Kek, VaultError> {
         let sealed = match self.root.read(&kek_file(kek_id)) {
-            Err(VaultError::NotFound) => return Err(VaultError::TpmUnavailable(TpmFailure::MalformedSealedKek)),
+            // The manifest names a KEK that is not here: the manifest was
+            // altered, or the KEK file removed.
+            Err(VaultError::NotFound) => return Err(VaultError::ManifestTampered),
             other => decode_sealed_kek(&other?)?,
         };
         self.tpm.unseal_kek(&sealed)
@@ -290,8 +301,14 @@ impl Vault {
 
     /// Unseals the KEK, verifies the manifest against the TPM counter, and
     /// settles a transaction left pending by a crash.
+    fn has_key_files(&self) -> Result<bool, VaultError> {
+        Ok(self.root.list()?.iter().any(|n| n.starts_with("kek-") || n.starts_with("dek-"))
+            || !self.secrets.list()?.is_empty())
+    }
+
     fn session(&mut self) -> Result<Session, VaultError> {
         let bytes = match self.root.read(MANIFEST) {
+            Err(VaultError::NotFound) if self.has_key_files()? => return Err(VaultError::ManifestMissing),
             Err(VaultError::NotFound) => return Err(VaultError::NotInitialised),
             other => other?,
         };
@@ -379,9 +396,19 @@ impl Vault {
                 keep.push(recovery_file(d, pk));
             }
         }
+        // Never delete the recovery copy of a DEK that a blob on disk still
+        // needs: blobs outside the manifest (an interrupted `recover`, blobs
+        // that failed to authenticate) stay recoverable.
+        let mut needed: Vec<String> = Vec::new();
+        for name in self.secrets.list()? {
+            if let Ok((h, _)) = self.secrets.read(&name).and_then(|b| envelope::parse_header(&b)) {
+                needed.push(format!("dek-{}.", hex(&h.dek_id)));
+            }
+        }
         for name in self.root.list()? {
             let ours = name.starts_with("kek-") || name.starts_with("dek-");
-            if ours && !keep.contains(&name) {
+            let still_needed = name.ends_with(".recovery") && needed.iter().any(|p| name.starts_with(p.as_str()));
+            if ours && !keep.contains(&name) && !still_needed {
                 self.root.delete(&name)?;
             }
         }
@@ -597,7 +624,17 @@ impl Vault {
     /// be verified (its KEK is gone), so the restored set is whatever the
     /// backup held; the operator accepts that by running this.
     pub fn recover(config: VaultConfig, key: &RecoveryKey) -> Result<(Vault, RecoveryReport), VaultError> {
+        Self::recover_with_checkpoints(config, key, None)
+    }
+
+    /// [`Vault::recover`], calling `hook` at each checkpoint of its transaction.
+    pub fn recover_with_checkpoints(
+        config: VaultConfig,
+        key: &RecoveryKey,
+        hook: Option<CheckpointHook>,
+    ) -> Result<(Vault, RecoveryReport), VaultError> {
         let mut v = Self::attach(config, false)?;
+        v.hook = hook;
         let pk = key.public();
         let mut deks: Vec<DataKey> = Vec::new();
         for name in v.root.list()? {
@@ -642,7 +679,9 @@ impl Vault {
             staged.push(b);
         }
         let restored = ops.len();
-        v.write_manifest(&s.manifest, &s.mac)?;
+        // The first manifest written is the prepared transaction; until it
+        // commits, the old blobs and their recovery copies stay (see
+        // `collect_garbage`), so an interrupted recovery can be run again.
         v.commit(&mut s, meta, ops, staged, None)?;
         v.collect_garbage(&s.manifest)?;
         Ok((v, RecoveryReport { restored, skipped }))

@@ -34,6 +34,9 @@ use tss_esapi::structures::{
     RsaExponent, SensitiveData, SymmetricDefinition, SymmetricDefinitionObject,
 };
 use tss_esapi::tcti_ldr::TctiNameConf;
+
+/// PCR handles, for [`TpmKekProvider::extend_pcr`].
+pub use tss_esapi::handles::PcrHandle;
 use tss_esapi::traits::{Marshall, UnMarshall};
 
 use crate::VaultError;
@@ -323,7 +326,7 @@ impl TpmKekProvider {
 
     /// Extends a SHA-256 PCR with `digest` (tests and runbooks use it to
     /// show a changed measured state).
-    pub fn extend_pcr(&mut self, slot: tss_esapi::handles::PcrHandle, digest: [u8; 32]) -> Result<(), VaultError> {
+    pub fn extend_pcr(&mut self, slot: PcrHandle, digest: [u8; 32]) -> Result<(), VaultError> {
         let mut values = tss_esapi::structures::DigestValues::new();
         values.set(HashingAlgorithm::Sha256, Digest::try_from(digest.to_vec()).map_err(classify)?);
         self.ctx.execute_with_session(Some(AuthSession::Password), |c| c.pcr_extend(slot, values)).map_err(classify)

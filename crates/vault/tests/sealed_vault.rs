@@ -378,14 +378,24 @@ fn crash_child() {
     let tcti = std::env::var("KW_CRASH_TCTI").unwrap();
     let at: usize = std::env::var("KW_CRASH_AT").unwrap().parse().unwrap();
     let op = std::env::var("KW_CRASH_OP").unwrap();
-    let mut v = Vault::open(VaultConfig::new(dir, TpmConfig { tcti, pcr_policy: Some(PcrPolicy::default()) })).unwrap();
+    let mut cfg = VaultConfig::new(dir, TpmConfig { tcti, pcr_policy: Some(PcrPolicy::default()) });
+    if let Ok(index) = std::env::var("KW_CRASH_COUNTER") {
+        cfg.counter_index = index.parse().unwrap();
+    }
     let target = CHECKPOINTS[at];
-    v.set_checkpoint_hook(Box::new(move |c| {
+    let hook = move |c| {
         if c == target {
             let _ = Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
             std::thread::sleep(std::time::Duration::from_secs(10));
         }
-    }));
+    };
+    if op == "recover" {
+        let key = RecoveryKey::from_text(&std::fs::read(std::env::var("KW_CRASH_KEY").unwrap()).unwrap()).unwrap();
+        let _ = Vault::recover_with_checkpoints(cfg, &key, Some(Box::new(hook)));
+        panic!("the hook should have killed this process");
+    }
+    let mut v = Vault::open(cfg).unwrap();
+    v.set_checkpoint_hook(Box::new(hook));
     match op.as_str() {
         "put" => v.put("k", SecretKind::Opaque, &[0x42; 32]).unwrap(),
         "delete" => v.delete("k").unwrap(),
@@ -445,6 +455,93 @@ fn crash_at_every_checkpoint_loses_nothing() {
             assert_eq!(staged, 0, "no staged or temporary file left after open");
             drop(v);
             scan_all(dir.path(), &[old]);
+        }
+    }
+}
+
+/// An interrupted recovery (SIGKILL at each checkpoint, on a new TPM) can be
+/// run again and brings every secret back; the old recovery copies survive
+/// until the recovery commits.
+#[test]
+fn recovery_killed_at_every_checkpoint_can_be_rerun() {
+    let old_tpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&old_tpm, dir.path());
+    let (a, b) = (secret(40), secret(41));
+    let key_file = dir.path().join("recovery.key");
+    {
+        let mut v = Vault::init(cfg.clone()).unwrap();
+        v.put("a", SecretKind::Opaque, &a).unwrap();
+        let key = v.enrol_recovery().unwrap();
+        std::fs::write(&key_file, key.to_text().unwrap().as_slice()).unwrap();
+        v.put("b", SecretKind::Opaque, &b).unwrap();
+    }
+    let key = RecoveryKey::from_text(&std::fs::read(&key_file).unwrap()).unwrap();
+    let new_tpm = Swtpm::start();
+    let me = std::env::current_exe().unwrap();
+    for (at, checkpoint) in CHECKPOINTS.iter().enumerate() {
+        // A copy of the vault per attempt, each with its own NV counter.
+        let copy = dir.path().join(format!("copy{at}"));
+        copy_dir(&cfg.dir, &copy);
+        let mut target = config(&new_tpm, dir.path());
+        target.dir = copy.clone();
+        target.counter_index = vault::tpm::EPOCH_COUNTER_INDEX + 1 + at as u32;
+        let out = Command::new(&me)
+            .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .env("KW_CRASH_DIR", &copy)
+            .env("KW_CRASH_TCTI", new_tpm.tcti())
+            .env("KW_CRASH_AT", at.to_string())
+            .env("KW_CRASH_OP", "recover")
+            .env("KW_CRASH_KEY", &key_file)
+            .env("KW_CRASH_COUNTER", target.counter_index.to_string())
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(9), "recover at {checkpoint:?}: {out:?}");
+        new_tpm.flush_leftovers();
+        let mut v = if at >= 2 {
+            // Committed: the vault opens on the new TPM as it is.
+            Vault::open(target.clone()).unwrap()
+        } else {
+            // An operator tries the half-recovered vault first: that open
+            // settles the uncommitted transaction and collects garbage, and
+            // must not destroy what the re-run needs.
+            drop(Vault::open(target.clone()));
+            Vault::recover(target.clone(), &key).unwrap_or_else(|e| panic!("re-run after {checkpoint:?}: {e}")).0
+        };
+        assert_eq!(get(&mut v, "a").unwrap(), a, "after {checkpoint:?}");
+        assert_eq!(get(&mut v, "b").unwrap(), b, "after {checkpoint:?}");
+    }
+    scan_all(dir.path(), &[a, b]);
+}
+
+/// `init` over a directory whose manifest is gone would garbage-collect its
+/// keys: refused, and so is opening it.
+#[test]
+fn init_refuses_a_directory_with_keys_but_no_manifest() {
+    let tpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&tpm, dir.path());
+    Vault::init(cfg.clone()).unwrap().put("k", SecretKind::Opaque, b"x").unwrap();
+    std::fs::remove_file(cfg.dir.join("manifest")).unwrap();
+    assert_eq!(Vault::open(cfg.clone()).unwrap_err().code(), "VAULT_MANIFEST_MISSING");
+    assert_eq!(Vault::init(cfg.clone()).unwrap_err().code(), "VAULT_MANIFEST_MISSING");
+    assert!(std::fs::read_dir(&cfg.dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("kek-")));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() == "lock" {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
     }
 }

@@ -7,7 +7,15 @@
 
 use crate::ledger::Scenario;
 
+mod vault;
+
 /// Every implemented scenario.
 pub fn implemented() -> Vec<Box<dyn Scenario>> {
-    Vec::new()
+    vec![
+        Box::new(vault::BlobTamper),
+        Box::new(vault::RollbackReplay),
+        Box::new(vault::TpmUnavailable),
+        Box::new(vault::MigrationInterrupted),
+        Box::new(vault::PlaintextFallback),
+    ]
 }
