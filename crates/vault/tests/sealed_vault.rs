@@ -545,3 +545,45 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The TPM process is killed in the middle of a write (after the blob is
+/// staged, and after the transaction is prepared): the write fails closed,
+/// and once the TPM is back the old value is intact and nothing is left
+/// half-written.
+#[test]
+fn tpm_killed_mid_write_fails_closed_and_leaves_the_old_value() {
+    for at in [Checkpoint::Staged, Checkpoint::Prepared] {
+        let mut tpm = Swtpm::start();
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (secret(50), secret(51));
+        let mut v = Vault::init(config(&tpm, dir.path())).unwrap();
+        v.put("k", SecretKind::Opaque, &old).unwrap();
+        let pid = tpm.pid().unwrap().to_string();
+        v.set_checkpoint_hook(Box::new(move |c| {
+            if c == at {
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }));
+        let err = v.put("k", SecretKind::Opaque, &new).unwrap_err();
+        assert_eq!(err.code(), "DENY_TPM_UNAVAILABLE", "killed at {at:?}: {err}");
+        drop(v);
+        tpm.kill();
+        tpm.launch();
+        let mut v = Vault::open(config(&tpm, dir.path())).unwrap();
+        assert_eq!(get(&mut v, "k").unwrap(), old, "killed at {at:?}");
+        let st = v.status().unwrap();
+        assert_eq!(st.manifest_counter, st.tpm_counter);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("vault/secrets"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "nothing half-written: {leftovers:?}");
+        // And the next write goes through.
+        v.put("k", SecretKind::Opaque, &new).unwrap();
+        assert_eq!(get(&mut v, "k").unwrap(), new);
+        drop(v);
+        scan_all(dir.path(), &[old, new]);
+    }
+}
