@@ -1,6 +1,26 @@
-//! keyward's local wire protocol: the handshake, AEAD record framing and replay
-//! defence shared by the signer and its clients. It holds no key storage, so
-//! linking it gives a client no path to key bytes.
+//! keyward's local wire protocol, version 1 (normative: docs/ipc-protocol.md):
+//! the handshake, AEAD records, replay defence, re-keying and the session
+//! lifecycle shared by the signer and its clients.
 //!
-//! The protocol (normative in docs/ipc-protocol.md) arrives with the signer issue.
+//! It is sans-IO apart from [`frame`]: callers move bytes, this crate decides
+//! what they mean. It holds no key storage (session keys live in `zeroize`d
+//! buffers for the life of a session), so linking it gives a client no path
+//! to signing-key bytes.
+//!
+//! * [`frame`]: 4-byte length prefix, bounded before allocation.
+//! * [`handshake`]: X25519 ephemeral-ephemeral plus ephemeral-static against
+//!   the pinned signer key, transcript-bound HKDF-SHA256 key schedule.
+//! * [`record`]: XChaCha20-Poly1305 records with the header as AAD, strict
+//!   counters, derived nonces, per-direction re-keying.
+//! * [`session`]: the lifecycle state machine.
 #![forbid(unsafe_code)]
+
+mod error;
+pub mod frame;
+pub mod handshake;
+pub mod record;
+pub mod session;
+
+pub use error::IpcError;
+pub use handshake::{ClientHandshake, ServerHandshake, SignerIdentity, SuitePolicy};
+pub use record::{Channel, Clock, Direction, RekeyPolicy, Suite, SystemClock, msg};
