@@ -25,10 +25,7 @@ pub fn wrap_dek(kek: &Kek, kek_id: KekId, dek: &DataKey, name: &str) -> Result<V
         epoch: 0,
         name: name.to_string(),
     };
-    let mut body = secmem::MLockedBytes::new(16 + 32)?;
-    body.as_mut_slice()[..16].copy_from_slice(&dek.id());
-    body.as_mut_slice()[16..].copy_from_slice(dek.key_bytes());
-    envelope::seal(&kek_key, &header, body.as_slice())
+    seal_dek(&kek_key, &header, dek)
 }
 
 /// Opens a wrapped-DEK blob with `kek`.
@@ -38,7 +35,21 @@ pub fn unwrap_dek(kek: &Kek, kek_id: KekId, blob: &[u8]) -> Result<DataKey, Vaul
     if opened.header.kind != SecretKind::WrappedDek || opened.header.kek_id != kek_id {
         return Err(VaultError::WrongDek);
     }
-    let body = opened.plaintext.as_slice();
+    dek_from_body(opened.plaintext.as_slice())
+}
+
+/// Seals `dek` (its id, then its key, in locked memory) under `wrapping`
+/// as a kind-4 envelope with `header`. Shared by the KEK wrap and the
+/// recovery-key wrap.
+pub(crate) fn seal_dek(wrapping: &DataKey, header: &Header, dek: &DataKey) -> Result<Vec<u8>, VaultError> {
+    let mut body = secmem::MLockedBytes::new(16 + 32)?;
+    body.as_mut_slice()[..16].copy_from_slice(&dek.id());
+    body.as_mut_slice()[16..].copy_from_slice(dek.key_bytes());
+    envelope::seal(wrapping, header, body.as_slice())
+}
+
+/// The DEK in an opened kind-4 body (48 bytes: id, key).
+pub(crate) fn dek_from_body(body: &[u8]) -> Result<DataKey, VaultError> {
     if body.len() != 48 {
         return Err(VaultError::Tampered);
     }

@@ -45,6 +45,14 @@ pub struct Meta {
     pub recovery: Option<[u8; 32]>,
 }
 
+impl Meta {
+    /// The DEKs blobs may be sealed under: the current one and, during a
+    /// rotation, the retiring one.
+    pub fn live_deks(&self) -> impl Iterator<Item = KeyId> {
+        std::iter::once(self.current_dek).chain(self.retiring_dek)
+    }
+}
+
 /// One stored secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {

@@ -130,11 +130,8 @@ pub fn wrap_to_recipient(recipient: &[u8; 32], dek: &DataKey) -> Result<Vec<u8>,
         epoch: 0,
         name: "recovery".into(),
     };
-    let mut body = secmem::MLockedBytes::new(48)?;
-    body.as_mut_slice()[..16].copy_from_slice(&dek.id());
-    body.as_mut_slice()[16..].copy_from_slice(dek.key_bytes());
     let mut out = ephemeral.to_vec();
-    out.extend_from_slice(&envelope::seal(&key, &header, body.as_slice())?);
+    out.extend_from_slice(&crate::hierarchy::seal_dek(&key, &header, dek)?);
     Ok(out)
 }
 
@@ -156,11 +153,8 @@ pub fn unwrap_with_recovery(key: &RecoveryKey, file: &[u8]) -> Result<DataKey, V
         wrap
     })?;
     let opened = envelope::open(&wrap, &file[32..], CipherPolicy::Strict)?;
-    let body = opened.plaintext.as_slice();
-    if opened.header.kind != SecretKind::WrappedDek || body.len() != 48 {
+    if opened.header.kind != SecretKind::WrappedDek {
         return Err(VaultError::Tampered);
     }
-    let mut dek = MLockedSizedBytes::<32>::new()?;
-    dek.as_mut_slice().copy_from_slice(&body[16..]);
-    Ok(DataKey::from_locked(body[..16].try_into().expect("16"), dek))
+    crate::hierarchy::dek_from_body(opened.plaintext.as_slice())
 }

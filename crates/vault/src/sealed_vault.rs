@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::VaultError;
-use crate::envelope::{self, Algorithm, CipherPolicy, DataKey, Header, SecretKind, validate_name};
+use crate::envelope::{self, Algorithm, CipherPolicy, DataKey, Header, SecretKind, hex, validate_name};
 use crate::hierarchy::{unwrap_dek, wrap_dek};
 use crate::manifest::{Entry, KeyId, MacKey, Manifest, Meta, Op, Pending};
 use crate::recovery::{RecoveryKey, unwrap_with_recovery, wrap_to_recipient};
@@ -142,10 +142,6 @@ impl std::fmt::Debug for Vault {
     }
 }
 
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// A key id as the hex used in file names and reports.
 pub fn hex_id(id: &KeyId) -> String {
     hex(id)
@@ -241,8 +237,7 @@ impl Vault {
         }
         let counter = v.tpm.epoch_counter_ensure(v.config.counter_index)?;
         let (kek_id, kek) = v.provision_kek()?;
-        let dek = DataKey::generate()?;
-        v.root.write(&dek_file(&dek.id(), &kek_id), &wrap_dek(&kek, kek_id, &dek, "dek")?)?;
+        let dek = v.create_dek(kek_id, &kek, None)?;
         let manifest = Manifest {
             counter,
             meta: Meta { kek_id, current_dek: dek.id(), retiring_dek: None, recovery: None },
@@ -283,6 +278,17 @@ impl Vault {
         // Prove it unseals before anything depends on it.
         let kek = self.tpm.unseal_kek(&sealed)?;
         Ok((id, kek))
+    }
+
+    /// A fresh DEK, written wrapped under `kek` and, when a recovery key is
+    /// enrolled, wrapped to it too. Unreferenced until a manifest names it.
+    fn create_dek(&mut self, kek_id: KeyId, kek: &Kek, recovery: Option<[u8; 32]>) -> Result<DataKey, VaultError> {
+        let dek = DataKey::generate()?;
+        self.root.write(&dek_file(&dek.id(), &kek_id), &wrap_dek(kek, kek_id, &dek, "dek")?)?;
+        if let Some(pk) = recovery {
+            self.root.write(&recovery_file(&dek.id(), &pk), &wrap_to_recipient(&pk, &dek)?)?;
+        }
+        Ok(dek)
     }
 
     fn unseal(&mut self, kek_id: &KeyId) -> Result<Kek, VaultError> {
@@ -388,27 +394,35 @@ impl Vault {
     /// transactions. This is where a rotated-out key is finally revoked.
     fn collect_garbage(&mut self, m: &Manifest) -> Result<(), VaultError> {
         debug_assert!(m.pending.is_none());
-        let live_deks: Vec<KeyId> = std::iter::once(m.meta.current_dek).chain(m.meta.retiring_dek).collect();
         let mut keep = vec![MANIFEST.to_string(), LOCK.to_string(), SECRETS.to_string(), kek_file(&m.meta.kek_id)];
-        for d in &live_deks {
-            keep.push(dek_file(d, &m.meta.kek_id));
+        for d in m.meta.live_deks() {
+            keep.push(dek_file(&d, &m.meta.kek_id));
             if let Some(pk) = &m.meta.recovery {
-                keep.push(recovery_file(d, pk));
+                keep.push(recovery_file(&d, pk));
             }
         }
+        let doomed: Vec<String> = self
+            .root
+            .list()?
+            .into_iter()
+            .filter(|n| (n.starts_with("kek-") || n.starts_with("dek-")) && !keep.contains(n))
+            .collect();
         // Never delete the recovery copy of a DEK that a blob on disk still
         // needs: blobs outside the manifest (an interrupted `recover`, blobs
-        // that failed to authenticate) stay recoverable.
+        // that failed to authenticate) stay recoverable. Reading the blob
+        // headers costs a pass over `secrets/`, so it is done only when a
+        // recovery copy is about to go, not on every operation.
         let mut needed: Vec<String> = Vec::new();
-        for name in self.secrets.list()? {
-            if let Ok((h, _)) = self.secrets.read(&name).and_then(|b| envelope::parse_header(&b)) {
-                needed.push(format!("dek-{}.", hex(&h.dek_id)));
+        if doomed.iter().any(|n| n.ends_with(".recovery")) {
+            for name in self.secrets.list()? {
+                if let Ok((h, _)) = self.secrets.read(&name).and_then(|b| envelope::parse_header(&b)) {
+                    needed.push(format!("dek-{}.", hex(&h.dek_id)));
+                }
             }
         }
-        for name in self.root.list()? {
-            let ours = name.starts_with("kek-") || name.starts_with("dek-");
+        for name in doomed {
             let still_needed = name.ends_with(".recovery") && needed.iter().any(|p| name.starts_with(p.as_str()));
-            if ours && !keep.contains(&name) && !still_needed {
+            if !still_needed {
                 self.root.delete(&name)?;
             }
         }
@@ -420,7 +434,7 @@ impl Vault {
 
     fn dek(&mut self, s: &Session, id: &KeyId) -> Result<DataKey, VaultError> {
         let meta = &s.manifest.meta;
-        if *id != meta.current_dek && Some(*id) != meta.retiring_dek {
+        if !meta.live_deks().any(|d| d == *id) {
             return Err(VaultError::WrongDek);
         }
         let wrapped = self.root.read(&dek_file(id, &meta.kek_id)).map_err(|e| match e {
@@ -536,12 +550,7 @@ impl Vault {
         let batch = batch.max(1);
         let mut s = self.session()?;
         if s.manifest.meta.retiring_dek.is_none() {
-            let new = DataKey::generate()?;
-            let kek_id = s.manifest.meta.kek_id;
-            self.root.write(&dek_file(&new.id(), &kek_id), &wrap_dek(&s.kek, kek_id, &new, "dek")?)?;
-            if let Some(pk) = s.manifest.meta.recovery {
-                self.root.write(&recovery_file(&new.id(), &pk), &wrap_to_recipient(&pk, &new)?)?;
-            }
+            let new = self.create_dek(s.manifest.meta.kek_id, &s.kek, s.manifest.meta.recovery)?;
             let mut meta = s.manifest.meta.clone();
             meta.retiring_dek = Some(meta.current_dek);
             meta.current_dek = new.id();
@@ -586,7 +595,7 @@ impl Vault {
         let mut s = self.session()?;
         let (new_id, new_kek) = self.provision_kek()?;
         let meta = s.manifest.meta.clone();
-        for id in std::iter::once(meta.current_dek).chain(meta.retiring_dek) {
+        for id in meta.live_deks() {
             let dek = self.dek(&s, &id)?;
             self.root.write(&dek_file(&id, &new_id), &wrap_dek(&new_kek, new_id, &dek, "dek")?)?;
         }
@@ -607,7 +616,7 @@ impl Vault {
         let key = RecoveryKey::generate()?;
         let pk = key.public();
         let mut meta = s.manifest.meta.clone();
-        for id in std::iter::once(meta.current_dek).chain(meta.retiring_dek) {
+        for id in meta.live_deks() {
             let dek = self.dek(&s, &id)?;
             self.root.write(&recovery_file(&id, &pk), &wrap_to_recipient(&pk, &dek)?)?;
         }
@@ -652,9 +661,7 @@ impl Vault {
         }
         let counter = v.tpm.epoch_counter_ensure(v.config.counter_index)?;
         let (kek_id, kek) = v.provision_kek()?;
-        let dek = DataKey::generate()?;
-        v.root.write(&dek_file(&dek.id(), &kek_id), &wrap_dek(&kek, kek_id, &dek, "dek")?)?;
-        v.root.write(&recovery_file(&dek.id(), &pk), &wrap_to_recipient(&pk, &dek)?)?;
+        let dek = v.create_dek(kek_id, &kek, Some(pk))?;
         let meta = Meta { kek_id, current_dek: dek.id(), retiring_dek: None, recovery: Some(pk) };
         let mut s = Session {
             mac: MacKey::derive(&kek)?,
