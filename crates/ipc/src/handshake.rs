@@ -383,9 +383,8 @@ impl ServerHandshake {
         if !bool::from(expected.ct_eq(&client_finished[24..56])) {
             return Err(IpcError::HandshakeIntegrity { what: "client confirmation does not match the transcript" });
         }
-        let c2s = std::mem::replace(&mut self.c2s, TrafficKeys::empty());
-        let s2c = std::mem::replace(&mut self.s2c, TrafficKeys::empty());
-        Ok(Channel::new(self.session_id, self.suite, Direction::Signer, s2c, c2s))
+        let ServerHandshake { session_id, suite, c2s, s2c, .. } = self;
+        Ok(Channel::new(session_id, suite, Direction::Signer, s2c, c2s))
     }
 
     pub fn session_id(&self) -> [u8; 16] {

@@ -99,10 +99,6 @@ pub(crate) struct TrafficKeys {
 }
 
 impl TrafficKeys {
-    pub(crate) fn empty() -> Self {
-        TrafficKeys { key: Zeroizing::new([0; 32]), nonce_key: Zeroizing::new([0; 32]) }
-    }
-
     /// The next generation: `HKDF-Expand(PRK = key, "kw1 key update")` and
     /// likewise for the nonce key. The old bytes are overwritten in place.
     fn ratchet(&mut self) {
