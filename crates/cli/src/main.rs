@@ -7,10 +7,12 @@
 //! self-hardening helper binary next to this one (`keyward-kes`), which this
 //! process replaces itself with. Vault and migration commands are carried
 //! out by `keywardd` itself, the only binary that unseals. Intent commands
-//! arrive with the signer issue.
+//! (`ping`, `preview`, `submit`, `approve`, `deny`, `status`) talk to the
+//! running `keywardd` over its socket ([`intents`]).
 #![forbid(unsafe_code)]
 
 mod helper;
+mod intents;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -20,6 +22,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "keyward", version, about = "keyward client and operator tool")]
 struct Args {
+    #[command(flatten)]
+    connection: intents::Connection,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +53,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    #[command(flatten)]
+    Intent(intents::IntentCommand),
 }
 
 fn with_subcommand(sub: &str, args: Vec<OsString>) -> Vec<OsString> {
@@ -56,9 +62,11 @@ fn with_subcommand(sub: &str, args: Vec<OsString>) -> Vec<OsString> {
 }
 
 fn main() -> ExitCode {
-    match Args::parse().command {
+    let args = Args::parse();
+    match args.command {
         Command::Kes { args } => helper::exec(helper::KES, &args),
         Command::Vault { args } => helper::exec(helper::SIGNER, &with_subcommand("vault", args)),
         Command::Migrate { args } => helper::exec(helper::SIGNER, &with_subcommand("migrate", args)),
+        Command::Intent(cmd) => intents::run(&args.connection, &cmd),
     }
 }

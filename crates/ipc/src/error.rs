@@ -30,6 +30,10 @@ pub enum IpcError {
     Random,
     /// The transport failed.
     Io { kind: std::io::ErrorKind },
+    /// The peer ended the conversation with an alert carrying this code.
+    Alert { code: &'static str },
+    /// No complete message within the allowed time.
+    Timeout,
 }
 
 impl IpcError {
@@ -46,6 +50,8 @@ impl IpcError {
             IpcError::UnsupportedSuite { .. } => "IPC_UNSUPPORTED_SUITE",
             IpcError::Random => "IPC_RANDOM_FAILED",
             IpcError::Io { .. } => "IPC_IO",
+            IpcError::Alert { code } => code,
+            IpcError::Timeout => "IPC_TIMEOUT",
         }
     }
 }
@@ -64,6 +70,8 @@ impl fmt::Display for IpcError {
             IpcError::UnsupportedSuite { id } => format!("cipher suite {id} not accepted"),
             IpcError::Random => "the OS random source failed".into(),
             IpcError::Io { kind } => format!("transport error ({kind})"),
+            IpcError::Alert { .. } => "refused by the signer".into(),
+            IpcError::Timeout => "no complete message within the allowed time".into(),
         };
         write!(f, "{}: {what}", self.code())
     }
@@ -75,6 +83,8 @@ impl From<std::io::Error> for IpcError {
     fn from(e: std::io::Error) -> Self {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             IpcError::Truncated
+        } else if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+            IpcError::Timeout
         } else {
             IpcError::Io { kind: e.kind() }
         }

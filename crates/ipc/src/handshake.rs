@@ -43,6 +43,27 @@ impl std::fmt::Debug for SignerIdentity {
     }
 }
 
+/// The signer's static X25519 key as the handshake needs it: its public half
+/// and a Diffie-Hellman with it. The daemon implements this over locked
+/// memory (`signer::daemon::identity`); [`SignerIdentity`] is the plain
+/// implementation the tests and known-answer vectors use. The handshake never
+/// sees the secret scalar itself.
+pub trait StaticKey {
+    fn public(&self) -> [u8; 32];
+    /// `X25519(secret, peer)`; an all-zero result is refused.
+    fn agree(&self, peer: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, IpcError>;
+}
+
+impl StaticKey for SignerIdentity {
+    fn public(&self) -> [u8; 32] {
+        self.public
+    }
+
+    fn agree(&self, peer: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, IpcError> {
+        x25519(&self.secret, peer)
+    }
+}
+
 impl SignerIdentity {
     /// A new random identity.
     pub fn generate() -> Result<Self, IpcError> {
@@ -53,7 +74,7 @@ impl SignerIdentity {
 
     /// The identity with this secret scalar (taken from the vault).
     pub fn from_secret(secret: Zeroizing<[u8; 32]>) -> Self {
-        let public = MontgomeryPoint::mul_base_clamped(*secret).to_bytes();
+        let public = x25519_public(&secret);
         SignerIdentity { secret, public }
     }
 
@@ -98,7 +119,13 @@ pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn dh(secret: &[u8; 32], public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, IpcError> {
+/// The X25519 public key of a secret scalar (RFC 7748, clamped).
+pub fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
+    MontgomeryPoint::mul_base_clamped(*secret).to_bytes()
+}
+
+/// `X25519(secret, public)`, refusing the all-zero output of a low-order share.
+pub fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, IpcError> {
     let shared = Zeroizing::new(MontgomeryPoint(*public).mul_clamped(*secret).to_bytes());
     if bool::from(shared.ct_eq(&[0u8; 32])) {
         return Err(IpcError::HandshakeIntegrity { what: "low-order key share" });
@@ -244,8 +271,8 @@ impl ClientHandshake {
         if !bool::from(signer_static.ct_eq(&self.pinned)) {
             return Err(IpcError::HandshakeIntegrity { what: "signer key differs from the pinned key" });
         }
-        let ee = dh(&self.ephemeral, &signer_ephemeral)?;
-        let es = dh(&self.ephemeral, &self.pinned)?;
+        let ee = x25519(&self.ephemeral, &signer_ephemeral)?;
+        let es = x25519(&self.ephemeral, &self.pinned)?;
         let th1 = transcript1(&self.hello, &server_hello[..96]);
         let s = schedule(&th1, &ee, &es);
         let expected = hmac(s.server_finished.as_ref(), &[&th1]);
@@ -301,7 +328,7 @@ pub enum SuitePolicy {
 impl ServerHandshake {
     /// Answers a `ClientHello` with fresh randomness.
     pub fn respond(
-        identity: &SignerIdentity,
+        identity: &dyn StaticKey,
         client_hello: &[u8],
         now_unix: u64,
         policy: SuitePolicy,
@@ -315,7 +342,7 @@ impl ServerHandshake {
 
     /// [`ServerHandshake::respond`] with given randomness (known-answer vectors).
     pub fn respond_with(
-        identity: &SignerIdentity,
+        identity: &dyn StaticKey,
         client_hello: &[u8],
         now_unix: u64,
         policy: SuitePolicy,
@@ -331,14 +358,14 @@ impl ServerHandshake {
         }
         check_clock(u64::from_be_bytes(client_hello[8..16].try_into().expect("8")), now_unix)?;
         let client_ephemeral: [u8; 32] = client_hello[16..48].try_into().expect("32");
-        if client_hello[48..64] != key_id(&identity.public) {
+        if client_hello[48..64] != key_id(&identity.public()) {
             return Err(IpcError::HandshakeIntegrity { what: "client pinned another signer key" });
         }
         let claims = std::str::from_utf8(&client_hello[65..])
             .map_err(|_| IpcError::Malformed { what: "claims (not UTF-8)" })?
             .to_string();
-        let ee = dh(&ephemeral, &client_ephemeral)?;
-        let es = dh(&identity.secret, &client_ephemeral)?;
+        let ee = x25519(&ephemeral, &client_ephemeral)?;
+        let es = identity.agree(&client_ephemeral)?;
         let ephemeral_public = MontgomeryPoint::mul_base_clamped(*ephemeral).to_bytes();
         let mut hello = Vec::with_capacity(SERVER_HELLO_LEN);
         hello.extend_from_slice(&MAGIC);
@@ -347,7 +374,7 @@ impl ServerHandshake {
         hello.push(suite.id());
         hello.extend_from_slice(&now_unix.to_be_bytes());
         hello.extend_from_slice(&session_id);
-        hello.extend_from_slice(&identity.public);
+        hello.extend_from_slice(&identity.public());
         hello.extend_from_slice(&ephemeral_public);
         let th1 = transcript1(client_hello, &hello);
         let s = schedule(&th1, &ee, &es);

@@ -5,8 +5,10 @@
 //! * [`migrate`]: moving them into the vault without loss (checkpoint journal).
 //! * [`fallback`]: the only way to obtain a secret by name; never plaintext.
 //! * [`operator`]: `keywardd vault …` and `keywardd migrate …`.
+//! * [`daemon`]: `keywardd run`: the socket, peer identity, IPC sessions, sandbox.
 #![forbid(unsafe_code)]
 
+pub mod daemon;
 pub mod fallback;
 pub mod legacy;
 pub mod migrate;

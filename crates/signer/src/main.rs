@@ -4,10 +4,10 @@
 //! Hardening comes before anything else, argument parsing included: the
 //! environment is scrubbed of secret-bearing variables while the process still
 //! has one thread, core dumps and ptrace are shut off, and only then does any
-//! code that could allocate a secret run. The daemon proper (socket, IPC,
-//! policy) arrives with the signer issue; today the binary offers the
-//! strict-profile self-check, the vault operator commands and the migration
-//! engine, all of which must run in the one process allowed to unseal.
+//! code that could allocate a secret run. `keywardd run` is the daemon (socket,
+//! IPC, sandbox); the binary also offers the strict-profile self-check, the
+//! vault operator commands and the migration engine, all of which must run in
+//! the one process allowed to unseal.
 #![forbid(unsafe_code)]
 
 mod selfcheck;
@@ -37,6 +37,12 @@ enum Command {
     Vault(VaultCommand),
     /// Move legacy plaintext secrets into the vault (--dry-run | --apply).
     Migrate(MigrateArgs),
+    /// Run the daemon: serve the IPC socket described by the configuration.
+    Run {
+        /// The daemon configuration (TOML; see deploy/keywardd.toml).
+        #[arg(long, default_value = "/etc/keyward/keywardd.toml")]
+        config: std::path::PathBuf,
+    },
 }
 
 /// `migrate --env NAME` reads legacy secrets from environment variables,
@@ -70,5 +76,6 @@ fn main() -> ExitCode {
         Command::SelfCheck => selfcheck::run(&hardening),
         Command::Vault(cmd) => operator::run_vault(&args.vault, &cmd),
         Command::Migrate(m) => operator::run_migrate(&args.vault, &m, env),
+        Command::Run { config } => signer::daemon::run(&config, &hardening),
     }
 }

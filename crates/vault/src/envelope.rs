@@ -37,6 +37,8 @@ pub enum SecretKind {
     Opaque = 3,
     /// A data-encryption key, sealed under the KEK (see [`crate::hierarchy`]).
     WrappedDek = 4,
+    /// The signer's static X25519 IPC identity key (docs/ipc-protocol.md).
+    SignerIdentity = 5,
 }
 
 impl SecretKind {
@@ -47,6 +49,7 @@ impl SecretKind {
             2 => SecretKind::KesSum6SigningKey,
             3 => SecretKind::Opaque,
             4 => SecretKind::WrappedDek,
+            5 => SecretKind::SignerIdentity,
             other => return Err(VaultError::UnknownKind { id: other }),
         })
     }
@@ -58,6 +61,7 @@ impl SecretKind {
             SecretKind::KesSum6SigningKey => "kes-sum6-signing-key",
             SecretKind::Opaque => "opaque",
             SecretKind::WrappedDek => "wrapped-dek",
+            SecretKind::SignerIdentity => "signer-identity-x25519",
         }
     }
 }

@@ -1,0 +1,236 @@
+//! `keywardd.toml`: the daemon's configuration (normative example:
+//! deploy/keywardd.toml). Parsing is strict: an unknown key, a missing
+//! required key, a zero limit or an ambiguous peer mapping is an error
+//! (`KW_CONFIG_INVALID`) and the daemon does not start. A typo in a security
+//! setting must never fall back to a default silently.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipc::api::Role;
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub daemon: DaemonSection,
+    pub vault: VaultSection,
+    #[serde(default)]
+    pub ipc: IpcSection,
+    /// Who may connect, and as what. Anyone else is dropped.
+    #[serde(rename = "peer")]
+    pub peers: Vec<PeerRule>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSection {
+    /// The Unix socket (mode 0660). Its directory is created 0750.
+    pub socket: PathBuf,
+    /// Group that owns the socket, so that callers in it can reach it.
+    pub socket_group: Option<u32>,
+    /// Where the signer's public key is written for clients to pin.
+    pub pin_file: PathBuf,
+    /// The audit log (NDJSON, append-only, 0600).
+    pub audit_log: PathBuf,
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// A client must complete the handshake within this time.
+    #[serde(default = "defaults::handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
+    /// A session with no complete frame for this long is closed. It also
+    /// bounds how long one frame may take to arrive (slow-loris clients).
+    #[serde(default = "defaults::idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSection {
+    pub dir: PathBuf,
+    pub tcti: String,
+    /// Compatibility: KEK sealed without a PCR policy (logged).
+    #[serde(default)]
+    pub compat_no_pcr: bool,
+    /// Compatibility: also read AES-256-GCM blobs (logged).
+    #[serde(default)]
+    pub compat_aes_gcm: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpcSection {
+    /// Also accept the AES-256-GCM suite (a compliance warning per session).
+    #[serde(default)]
+    pub compat_aes_gcm: bool,
+}
+
+/// One `[[peer]]`: exactly one of `uid` or `gid`, and a role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerRule {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub role: Role,
+}
+
+mod defaults {
+    pub(super) fn max_connections() -> usize {
+        128
+    }
+    pub(super) fn handshake_timeout_ms() -> u64 {
+        5_000
+    }
+    pub(super) fn idle_timeout_ms() -> u64 {
+        60_000
+    }
+}
+
+/// Why a configuration was refused. The message names the key, never a value
+/// read from a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KW_CONFIG_INVALID: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {}", path.display(), e.kind())))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError(e.message().to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.daemon;
+        for (name, p) in [
+            ("daemon.socket", &d.socket),
+            ("daemon.pin_file", &d.pin_file),
+            ("daemon.audit_log", &d.audit_log),
+            ("vault.dir", &self.vault.dir),
+        ] {
+            if !p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                return Err(ConfigError(format!("{name} must be an absolute path without `..`")));
+            }
+        }
+        // sun_path is 108 bytes including the terminating NUL.
+        if d.socket.as_os_str().len() > 107 {
+            return Err(ConfigError("daemon.socket is longer than a Unix socket path may be (107 bytes)".into()));
+        }
+        if d.max_connections == 0 || d.max_connections > 4096 {
+            return Err(ConfigError("daemon.max_connections must be between 1 and 4096".into()));
+        }
+        if d.handshake_timeout_ms == 0 || d.idle_timeout_ms == 0 {
+            return Err(ConfigError("daemon timeouts must be greater than zero".into()));
+        }
+        if self.peers.is_empty() {
+            return Err(ConfigError("no [[peer]]: nobody could connect".into()));
+        }
+        let mut uids = BTreeSet::new();
+        let mut gids = BTreeSet::new();
+        for p in &self.peers {
+            match (p.uid, p.gid) {
+                (Some(u), None) if !uids.insert(u) => {
+                    return Err(ConfigError(format!("uid {u} appears in two [[peer]] rules")));
+                }
+                (None, Some(g)) if !gids.insert(g) => {
+                    return Err(ConfigError(format!("gid {g} appears in two [[peer]] rules")));
+                }
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => return Err(ConfigError("each [[peer]] names exactly one of uid or gid".into())),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.daemon.handshake_timeout_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.daemon.idle_timeout_ms)
+    }
+
+    /// The role of a peer with these credentials: a `uid` rule wins over a
+    /// `gid` rule; no rule means no access.
+    pub fn role_of(&self, uid: u32, gid: u32) -> Option<Role> {
+        let by_uid = self.peers.iter().find(|p| p.uid == Some(uid));
+        let by_gid = || self.peers.iter().find(|p| p.gid == Some(gid));
+        by_uid.or_else(by_gid).map(|p| p.role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [daemon]
+        socket = "/run/keyward/keywardd.sock"
+        pin_file = "/var/lib/keyward/signer.pub"
+        audit_log = "/var/lib/keyward/audit/ipc.jsonl"
+        [vault]
+        dir = "/var/lib/keyward/vault"
+        tcti = "device:/dev/tpmrm0"
+        [[peer]]
+        uid = 1001
+        role = "agent"
+        [[peer]]
+        gid = 1002
+        role = "approver"
+    "#;
+
+    #[test]
+    fn a_good_file_parses_with_defaults() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.daemon.max_connections, 128);
+        assert_eq!(c.role_of(1001, 5), Some(Role::Agent));
+        assert_eq!(c.role_of(7, 1002), Some(Role::Approver));
+        assert_eq!(c.role_of(7, 7), None);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_in_every_section() {
+        for (anchor, extra) in [
+            ("[daemon]", "sockt = \"/x\""),
+            ("[vault]", "pcr = false"),
+            ("role = \"agent\"", "uids = [1]"),
+        ] {
+            let text = GOOD.replacen(anchor, &format!("{anchor}\n{extra}"), 1);
+            let e = Config::parse(&text).unwrap_err();
+            assert!(e.to_string().starts_with("KW_CONFIG_INVALID"), "{e}");
+        }
+        assert!(Config::parse(&format!("{GOOD}\n[extra]\nx = 1")).is_err());
+    }
+
+    #[test]
+    fn unsafe_or_ambiguous_values_are_errors() {
+        for (from, to) in [
+            ("uid = 1001", "uid = 1001\ngid = 3"),
+            ("gid = 1002", "uid = 1001"),
+            ("\"/run/keyward/keywardd.sock\"", "\"run/keywardd.sock\""),
+            ("\"/var/lib/keyward/vault\"", "\"/var/lib/../vault\""),
+            ("role = \"agent\"", "role = \"root\""),
+            ("[daemon]", "[daemon]\nmax_connections = 0"),
+            ("[daemon]", "[daemon]\nidle_timeout_ms = 0"),
+        ] {
+            let text = GOOD.replacen(from, to, 1);
+            assert!(Config::parse(&text).is_err(), "accepted: {from} -> {to}");
+        }
+        let no_peers = GOOD.split("[[peer]]").next().unwrap();
+        assert!(Config::parse(no_peers).is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! `keywardd run`: the daemon.
+//!
+//! Start-up, in this order, each step failing closed with a stable code:
+//!
+//! 1. process hardening (done first thing in `main`) and the strict-profile
+//!    self-check (`KW_SELFCHECK_FAILED`);
+//! 2. the configuration, parsed strictly ([`config`], `KW_CONFIG_INVALID`);
+//! 3. the audit log ([`audit`]);
+//! 4. the vault, and from it the signer's identity key ([`identity`]), whose
+//!    public half is written to the pin file;
+//! 5. the socket: directory 0750, socket 0660, optional group
+//!    (`KW_SOCKET_FAILED`; `KW_ALREADY_RUNNING` if another daemon answers);
+//! 6. SIGTERM/SIGINT handlers;
+//! 7. the sandbox ([`sandbox`]: Landlock and seccomp, `KW_SANDBOX_FAILED`);
+//! 8. serving ([`server`]) until a signal, then a graceful shutdown: every
+//!    session is closed, their keys are wiped as they drop, the identity key
+//!    is wiped, the socket file is removed.
+
+pub mod audit;
+pub mod config;
+mod fsutil;
+pub mod identity;
+mod intents;
+pub mod sandbox;
+pub mod server;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use secmem::hardening::{self, HardeningOutcome};
+use serde_json::json;
+use vault::tpm::{PcrPolicy, TpmConfig};
+use vault::{Vault, VaultConfig};
+
+use audit::AuditLog;
+use config::Config;
+use identity::LockedIdentity;
+use server::Shared;
+
+fn die(code: &str, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("keywardd: {code}: {message}");
+    ExitCode::from(1)
+}
+
+fn vault_config(c: &Config) -> VaultConfig {
+    let pcr_policy = (!c.vault.compat_no_pcr).then(PcrPolicy::default);
+    let mut v = VaultConfig::new(&c.vault.dir, TpmConfig { tcti: c.vault.tcti.clone(), pcr_policy });
+    if c.vault.compat_aes_gcm {
+        v.cipher = vault::envelope::CipherPolicy::Compatibility;
+    }
+    v
+}
+
+/// Binds the socket with the modes the spec requires. A stale socket file is
+/// replaced only when nothing answers on it.
+fn bind(c: &Config) -> Result<UnixListener, (&'static str, String)> {
+    let path = &c.daemon.socket;
+    let dir = path.parent().ok_or(("KW_SOCKET_FAILED", "socket path has no directory".to_string()))?;
+    fsutil::ensure_dir(dir, 0o750).map_err(|e| ("KW_SOCKET_FAILED", format!("{}: {e}", dir.display())))?;
+    if let Some(gid) = c.daemon.socket_group {
+        rustix::fs::chown(dir, None, Some(rustix::fs::Gid::from_raw(gid)))
+            .map_err(|e| ("KW_SOCKET_FAILED", format!("chown {}: {e}", dir.display())))?;
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(("KW_SOCKET_FAILED", format!("{} exists and is not a socket", path.display())));
+        }
+        if UnixStream::connect(path).is_ok() {
+            return Err(("KW_ALREADY_RUNNING", format!("a daemon already answers on {}", path.display())));
+        }
+        std::fs::remove_file(path).map_err(|e| ("KW_SOCKET_FAILED", e.to_string()))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|e| ("KW_SOCKET_FAILED", format!("{}: {e}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| ("KW_SOCKET_FAILED", e.to_string()))?;
+    if let Some(gid) = c.daemon.socket_group {
+        rustix::fs::chown(path, None, Some(rustix::fs::Gid::from_raw(gid)))
+            .map_err(|e| ("KW_SOCKET_FAILED", format!("chown: {e}")))?;
+    }
+    listener.set_nonblocking(true).map_err(|e| ("KW_SOCKET_FAILED", e.to_string()))?;
+    Ok(listener)
+}
+
+/// Runs the daemon with the configuration at `path`.
+pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
+    let report = hardening::self_check(secmem::global());
+    let failures = report.failures();
+    if !failures.is_empty() {
+        let names: Vec<&str> = failures.iter().map(|c| c.name).collect();
+        return die("KW_SELFCHECK_FAILED", format!("mandatory controls off: {}", names.join(", ")));
+    }
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => return die("KW_CONFIG_INVALID", &e.0),
+    };
+    let audit = match AuditLog::open(&config.daemon.audit_log) {
+        Ok(a) => a,
+        Err(e) => return die("KW_AUDIT_OPEN_FAILED", format!("{}: {e}", config.daemon.audit_log.display())),
+    };
+    let scrubbed = &outcome.scrubbed_env;
+    audit.record("starting", json!({"pid": std::process::id(), "env_scrubbed": scrubbed}));
+    if config.vault.compat_no_pcr || config.vault.compat_aes_gcm || config.ipc.compat_aes_gcm {
+        audit.record(
+            "compat_mode",
+            json!({"vault_no_pcr": config.vault.compat_no_pcr, "vault_aes_gcm": config.vault.compat_aes_gcm,
+                   "ipc_aes_gcm": config.ipc.compat_aes_gcm}),
+        );
+    }
+    let identity = {
+        let mut vault = match Vault::open(vault_config(&config)) {
+            Ok(v) => v,
+            Err(e) => return die(e.code(), e),
+        };
+        match LockedIdentity::load_or_create(&mut vault) {
+            Ok((id, created)) => {
+                audit.record("identity_loaded", json!({"created": created}));
+                id
+            }
+            Err(e) => return die(e.code(), e),
+        }
+        // The vault (and its lock) is released here: nothing after start-up
+        // unseals in this version.
+    };
+    if let Err(e) = identity.write_pin(&config.daemon.pin_file) {
+        return die("KW_PIN_WRITE_FAILED", format!("{}: {e}", config.daemon.pin_file.display()));
+    }
+    let listener = match bind(&config) {
+        Ok(l) => l,
+        Err((code, msg)) => return die(code, msg),
+    };
+    let stopping = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stopping)) {
+            return die("KW_SIGNAL_SETUP_FAILED", e);
+        }
+    }
+    let socket_dir: PathBuf = config.daemon.socket.parent().map(Path::to_path_buf).unwrap_or_default();
+    let writable = vec![socket_dir, config.vault.dir.clone()];
+    let sandbox = match sandbox::enter(&writable) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&config.daemon.socket);
+            return die("KW_SANDBOX_FAILED", e.0);
+        }
+    };
+    let socket = config.daemon.socket.clone();
+    audit.record(
+        "listening",
+        json!({"socket": socket.display().to_string(), "landlock": sandbox.landlock, "seccomp": sandbox.seccomp,
+               "max_connections": config.daemon.max_connections}),
+    );
+    let shared = Arc::new(Shared::new(config, identity, audit, stopping));
+    server::serve(&listener, &shared);
+    drop(listener);
+    let _ = std::fs::remove_file(&socket);
+    shared.audit.record("stopped", json!({"graceful": true}));
+    // Dropping the last reference wipes the identity key.
+    drop(shared);
+    ExitCode::SUCCESS
+}
