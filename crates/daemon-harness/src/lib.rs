@@ -1,0 +1,215 @@
+//! A real `keywardd` for tests, benchmarks and the red-team runner: its own
+//! software TPM, a vault initialised with production settings (strict PCR
+//! policy, ChaCha20-Poly1305, the NV epoch counter), a configuration file, and
+//! the daemon binary itself as a child process serving a real Unix socket.
+//!
+//! The caller passes the path of the `keywardd` binary (from
+//! `CARGO_BIN_EXE_keywardd` or beside the runner) and the `[[peer]]` rules.
+//! The scratch directory is 0755 so that an unprivileged test user can reach
+//! the socket directory when the configuration gives it the socket's group.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use ipc::Suite;
+use ipc::client::Client;
+use swtpm_harness::Swtpm;
+use vault::tpm::{PcrPolicy, TpmConfig};
+use vault::{Vault, VaultConfig};
+
+/// What the configuration says beyond the fixed paths.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Lines added to `[daemon]` (e.g. `max_connections = 4`).
+    pub daemon: String,
+    /// Lines added to `[ipc]`.
+    pub ipc: String,
+    /// The `[[peer]]` tables.
+    pub peers: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { daemon: String::new(), ipc: String::new(), peers: "[[peer]]\nuid = 0\nrole = \"admin\"\n".into() }
+    }
+}
+
+/// A running daemon; killed on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    pub tpm: Swtpm,
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub pin_file: PathBuf,
+    pub audit_log: PathBuf,
+    pub config: PathBuf,
+    pub vault_dir: PathBuf,
+    pub stderr: PathBuf,
+    binary: PathBuf,
+    child: Option<Child>,
+}
+
+/// Why a daemon could not be started.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl Daemon {
+    /// Starts a daemon, panicking if it cannot (for tests).
+    pub fn start(binary: &Path, options: &Options) -> Daemon {
+        Self::try_start(binary, options).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn try_start(binary: &Path, options: &Options) -> Result<Daemon, StartError> {
+        let err = |what: &str, e: &dyn std::fmt::Display| StartError(format!("{what}: {e}"));
+        let tpm = Swtpm::try_start().map_err(|e| err("swtpm", &e))?;
+        let dir = tempfile::Builder::new().prefix("kwd-").tempdir().map_err(|e| err("tempdir", &e))?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).map_err(|e| err("chmod", &e))?;
+        let vault_dir = dir.path().join("vault");
+        Vault::init(VaultConfig::new(&vault_dir, TpmConfig { tcti: tpm.tcti(), pcr_policy: Some(PcrPolicy::default()) }))
+            .map_err(|e| err("vault init", &e))?;
+        let socket = dir.path().join("run/keywardd.sock");
+        let pin_file = dir.path().join("signer.pub");
+        let audit_log = dir.path().join("audit/ipc.jsonl");
+        let config = dir.path().join("keywardd.toml");
+        let text = format!(
+            "[daemon]\nsocket = {:?}\npin_file = {:?}\naudit_log = {:?}\n{}\n[vault]\ndir = {:?}\ntcti = {:?}\n[ipc]\n{}\n{}",
+            socket, pin_file, audit_log, options.daemon, vault_dir, tpm.tcti(), options.ipc, options.peers
+        );
+        std::fs::File::create(&config).and_then(|mut f| f.write_all(text.as_bytes())).map_err(|e| err("config", &e))?;
+        let stderr = dir.path().join("keywardd.stderr");
+        let mut d = Daemon {
+            tpm,
+            socket,
+            pin_file,
+            audit_log,
+            config,
+            vault_dir,
+            stderr,
+            binary: binary.to_path_buf(),
+            child: None,
+            dir,
+        };
+        d.launch()?;
+        Ok(d)
+    }
+
+    /// (Re)starts the daemon process on the same configuration and vault.
+    pub fn launch(&mut self) -> Result<(), StartError> {
+        let _ = std::fs::remove_file(&self.pin_file);
+        let log = std::fs::File::create(&self.stderr).map_err(|e| StartError(format!("stderr file: {e}")))?;
+        let child = Command::new(&self.binary)
+            .arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .env("TSS2_LOG", "all+NONE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| StartError(format!("spawn keywardd: {e}")))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if self.pin_file.exists() && UnixStream::connect(&self.socket).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                return Err(StartError(format!("keywardd exited with {status}: {}", self.stderr_text())));
+            }
+            if Instant::now() > deadline {
+                return Err(StartError(format!("keywardd never listened: {}", self.stderr_text())));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The pinned signer key, as a client reads it.
+    pub fn pin(&self) -> [u8; 32] {
+        ipc::client::read_pin(&self.pin_file).expect("pin file")
+    }
+
+    /// A connected, handshaken client.
+    pub fn client(&self) -> Result<Client, ipc::IpcError> {
+        Client::connect(&self.socket, self.pin(), Suite::XChaCha20Poly1305, Duration::from_secs(20))
+    }
+
+    /// Every audit event so far.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.audit_log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Events named `event`.
+    pub fn events(&self, event: &str) -> Vec<serde_json::Value> {
+        self.audit().into_iter().filter(|e| e["event"] == event).collect()
+    }
+
+    /// Waits (up to `within`) until `pred` holds for some event named `event`.
+    pub fn wait_for(&self, event: &str, within: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.events(event).iter().any(&pred) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Sends `signal` and waits (up to `within`) for the exit.
+    pub fn signal_and_wait(&mut self, signal: i32, within: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let _ = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = child.try_wait() {
+                self.child = None;
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// A line of `/proc/<pid>/status` (e.g. `Seccomp`), trimmed.
+    pub fn proc_status(&self, field: &str) -> Option<String> {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        text.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `SIGTERM`, for [`Daemon::signal_and_wait`].
+pub const SIGTERM: i32 = libc::SIGTERM;
