@@ -78,15 +78,25 @@ impl Daemon {
         let dir = tempfile::Builder::new().prefix("kwd-").tempdir().map_err(|e| err("tempdir", &e))?;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).map_err(|e| err("chmod", &e))?;
         let vault_dir = dir.path().join("vault");
-        Vault::init(VaultConfig::new(&vault_dir, TpmConfig { tcti: tpm.tcti(), pcr_policy: Some(PcrPolicy::default()) }))
-            .map_err(|e| err("vault init", &e))?;
+        Vault::init(VaultConfig::new(
+            &vault_dir,
+            TpmConfig { tcti: tpm.tcti(), pcr_policy: Some(PcrPolicy::default()) },
+        ))
+        .map_err(|e| err("vault init", &e))?;
         let socket = dir.path().join("run/keywardd.sock");
         let pin_file = dir.path().join("signer.pub");
         let audit_log = dir.path().join("audit/ipc.jsonl");
         let config = dir.path().join("keywardd.toml");
         let text = format!(
             "[daemon]\nsocket = {:?}\npin_file = {:?}\naudit_log = {:?}\n{}\n[vault]\ndir = {:?}\ntcti = {:?}\n[ipc]\n{}\n{}",
-            socket, pin_file, audit_log, options.daemon, vault_dir, tpm.tcti(), options.ipc, options.peers
+            socket,
+            pin_file,
+            audit_log,
+            options.daemon,
+            vault_dir,
+            tpm.tcti(),
+            options.ipc,
+            options.peers
         );
         std::fs::File::create(&config).and_then(|mut f| f.write_all(text.as_bytes())).map_err(|e| err("config", &e))?;
         let stderr = dir.path().join("keywardd.stderr");
@@ -115,6 +125,7 @@ impl Daemon {
             .arg("--config")
             .arg(&self.config)
             .env("TSS2_LOG", "all+NONE")
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -51,12 +51,23 @@ pub enum Request {
     /// Who am I to the signer (uid, role, session).
     Ping,
     /// What would the signer decide for this intent? Nothing is recorded.
-    Preview { intent: serde_json::Value },
+    Preview {
+        intent: serde_json::Value,
+    },
     /// Decide this intent and, if allowed, act on it.
-    Submit { intent: serde_json::Value },
-    Approve { request_id: String },
-    Deny { request_id: String, reason: Option<String> },
-    Status { request_id: String },
+    Submit {
+        intent: serde_json::Value,
+    },
+    Approve {
+        request_id: String,
+    },
+    Deny {
+        request_id: String,
+        reason: Option<String>,
+    },
+    Status {
+        request_id: String,
+    },
 }
 
 /// One answer.
@@ -101,3 +112,12 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// Parses one request body. Anything but a JSON object with a known `op`
+/// and exactly its fields is `API_BAD_REQUEST`.
+pub fn parse_request(body: &[u8]) -> Result<Request, ApiError> {
+    serde_json::from_slice(body).map_err(|_| ApiError {
+        code: "API_BAD_REQUEST".into(),
+        message: "not a valid request (JSON with a known \"op\" and no unknown fields)".into(),
+    })
+}

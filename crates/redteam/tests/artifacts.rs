@@ -113,7 +113,7 @@ fn waivers_turn_non_critical_fails_into_skip_and_critical_waivers_are_rejected()
         r#"{"waivers": [
           {"waiver_id": "W-02", "scenario": "RT-002", "owner": "ops-lead", "expires": "2999-12-31", "reason": "policy engine pending"},
           {"waiver_id": "W-01", "scenario": "RT-001", "owner": "ops-lead", "expires": "2999-12-31", "reason": "try to waive a Critical"},
-          {"waiver_id": "W-15", "scenario": "RT-015", "owner": "ops-lead", "expires": "2000-01-01", "reason": "stale"}
+          {"waiver_id": "W-18", "scenario": "RT-018", "owner": "ops-lead", "expires": "2000-01-01", "reason": "stale"}
         ]}"#,
     )
     .unwrap();
@@ -125,13 +125,13 @@ fn waivers_turn_non_critical_fails_into_skip_and_critical_waivers_are_rejected()
         |id: &str| summary["results"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["status"].clone();
     assert_eq!(status("RT-002"), "SKIP");
     assert_eq!(status("RT-001"), "FAIL");
-    assert_eq!(status("RT-015"), "FAIL");
+    assert_eq!(status("RT-018"), "FAIL");
     let w = json(&out.join("redteam-waivers.json"));
     assert_eq!(w["active"].as_array().unwrap().len(), 1);
     assert_eq!(w["active"][0]["expires"], "2999-12-31");
     let rejected: Vec<&str> =
         w["rejected"].as_array().unwrap().iter().map(|r| r["waiver_id"].as_str().unwrap()).collect();
-    assert_eq!(rejected, ["W-01", "W-15"]);
+    assert_eq!(rejected, ["W-01", "W-18"]);
 }
 
 #[test]

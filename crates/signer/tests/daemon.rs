@@ -87,9 +87,7 @@ fn handshake_then_thousands_of_requests_with_rekeying_and_a_clean_close() {
 
 #[test]
 fn peers_are_identified_by_the_kernel_before_any_handshake_rt004() {
-    let peers = format!(
-        "[[peer]]\nuid = 0\nrole = \"admin\"\n[[peer]]\nuid = {AGENT_UID}\nrole = \"agent\"\n"
-    );
+    let peers = format!("[[peer]]\nuid = 0\nrole = \"admin\"\n[[peer]]\nuid = {AGENT_UID}\nrole = \"agent\"\n");
     let d = daemon(Options { daemon: format!("socket_group = {NOGROUP}"), peers, ..Options::default() });
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let sock = std::fs::metadata(&d.socket).unwrap();
@@ -244,15 +242,16 @@ fn aes_gcm_only_under_the_compatibility_setting_with_a_warning() {
     let mut c = Client::connect(&d.socket, d.pin(), Suite::Aes256Gcm, Duration::from_secs(10)).unwrap();
     assert!(matches!(c.call(&Request::Ping), Ok(Response::Pong { .. })));
     assert_eq!(c.channel().suite(), Suite::Aes256Gcm);
-    assert!(d.wait_for("session_opened", Duration::from_secs(5), |e| e["compliance_warning"]
-        .as_str()
-        .is_some_and(|w| w.starts_with("IPC_COMPLIANCE_AES_GCM"))));
+    assert!(d.wait_for("session_opened", Duration::from_secs(5), |e| {
+        e["compliance_warning"].as_str().is_some_and(|w| w.starts_with("IPC_COMPLIANCE_AES_GCM"))
+    }));
     assert_eq!(d.events("compat_mode").len(), 1);
 }
 
 #[test]
 fn hostile_frames_and_slow_clients_do_not_stop_the_daemon_serving_others() {
-    let d = daemon(Options { daemon: "handshake_timeout_ms = 1500\nidle_timeout_ms = 3000".into(), ..Options::default() });
+    let d =
+        daemon(Options { daemon: "handshake_timeout_ms = 1500\nidle_timeout_ms = 3000".into(), ..Options::default() });
     // A silent client and a slow-loris client, both holding connections open.
     let mut silent = UnixStream::connect(&d.socket).unwrap();
     let mut dribbler = UnixStream::connect(&d.socket).unwrap();

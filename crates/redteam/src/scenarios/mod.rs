@@ -7,14 +7,20 @@
 
 use crate::ledger::Scenario;
 
+mod daemon;
 mod vault;
 
 /// Every implemented scenario.
 pub fn implemented() -> Vec<Box<dyn Scenario>> {
     vec![
+        Box::new(daemon::UnauthorisedCaller),
+        Box::new(daemon::RecordTamper),
+        Box::new(daemon::RecordReplay),
         Box::new(vault::BlobTamper),
         Box::new(vault::RollbackReplay),
         Box::new(vault::TpmUnavailable),
+        Box::new(daemon::MemoryScraper),
+        Box::new(daemon::CoreDump),
         Box::new(vault::MigrationInterrupted),
         Box::new(vault::PlaintextFallback),
     ]

@@ -204,11 +204,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_in_every_section() {
-        for (anchor, extra) in [
-            ("[daemon]", "sockt = \"/x\""),
-            ("[vault]", "pcr = false"),
-            ("role = \"agent\"", "uids = [1]"),
-        ] {
+        for (anchor, extra) in
+            [("[daemon]", "sockt = \"/x\""), ("[vault]", "pcr = false"), ("role = \"agent\"", "uids = [1]")]
+        {
             let text = GOOD.replacen(anchor, &format!("{anchor}\n{extra}"), 1);
             let e = Config::parse(&text).unwrap_err();
             assert!(e.to_string().starts_with("KW_CONFIG_INVALID"), "{e}");

@@ -84,7 +84,9 @@ impl LockedIdentity {
             }
             Err(VaultError::NotFound) => {
                 secret.fill_random().map_err(IdentityError::Memory)?;
-                vault.put(IDENTITY_NAME, SecretKind::SignerIdentity, secret.as_slice()).map_err(IdentityError::Vault)?;
+                vault
+                    .put(IDENTITY_NAME, SecretKind::SignerIdentity, secret.as_slice())
+                    .map_err(IdentityError::Vault)?;
                 true
             }
             Err(e) => return Err(IdentityError::Vault(e)),

@@ -40,10 +40,10 @@ impl IntentDesk {
         let (map, order) = &mut *g;
         if map.insert(id.to_string(), entry).is_none() {
             order.push_back(id.to_string());
-            if order.len() > BOOK_CAPACITY {
-                if let Some(old) = order.pop_front() {
-                    map.remove(&old);
-                }
+            if order.len() > BOOK_CAPACITY
+                && let Some(old) = order.pop_front()
+            {
+                map.remove(&old);
             }
         }
     }
@@ -70,8 +70,9 @@ fn new_request_id() -> Option<String> {
 
 /// Answers one request payload: the record type and body to send back.
 pub(crate) fn handle(shared: &Shared, peer: &Peer, session: &[u8; 16], payload: &[u8]) -> (u8, Vec<u8>) {
-    let Ok(request) = serde_json::from_slice::<Request>(payload) else {
-        return api_error("API_BAD_REQUEST", "not a valid request (JSON with a known \"op\" and no unknown fields)");
+    let request = match ipc::api::parse_request(payload) {
+        Ok(r) => r,
+        Err(e) => return api_error(&e.code, &e.message),
     };
     if !peer.role.permits(&request) {
         let op = serde_json::to_value(&request).ok().and_then(|v| v["op"].as_str().map(str::to_owned));
@@ -107,7 +108,9 @@ pub(crate) fn handle(shared: &Shared, peer: &Peer, session: &[u8; 16], payload: 
             respond(&deny(Some(id)))
         }
         Request::Status { request_id } => match shared.desk.get(&request_id) {
-            Some(e) => respond(&Response::Status { request_id, state: e.state.into(), reason_code: e.reason_code.into() }),
+            Some(e) => {
+                respond(&Response::Status { request_id, state: e.state.into(), reason_code: e.reason_code.into() })
+            }
             None => api_error("API_REQUEST_NOT_FOUND", "no such request"),
         },
         Request::Approve { request_id } | Request::Deny { request_id, .. } => match shared.desk.get(&request_id) {

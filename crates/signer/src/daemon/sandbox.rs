@@ -170,9 +170,14 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_exit_group,
 ];
 
-fn program(calls: &[libc::c_long], on_match: SeccompAction, otherwise: SeccompAction) -> Result<BpfProgram, SandboxError> {
+fn program(
+    calls: &[libc::c_long],
+    on_match: SeccompAction,
+    otherwise: SeccompAction,
+) -> Result<BpfProgram, SandboxError> {
     let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = calls.iter().map(|&n| (n, vec![])).collect();
-    let filter = SeccompFilter::new(rules, otherwise, on_match, ARCH).map_err(|e| SandboxError(format!("seccomp: {e}")))?;
+    let filter =
+        SeccompFilter::new(rules, otherwise, on_match, ARCH).map_err(|e| SandboxError(format!("seccomp: {e}")))?;
     filter.try_into().map_err(|e: seccompiler::BackendError| SandboxError(format!("seccomp: {e}")))
 }
 

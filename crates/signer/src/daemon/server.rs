@@ -124,10 +124,9 @@ fn admit(stream: UnixStream, shared: &Arc<Shared>) {
     };
     let (uid, gid, pid) = (cred.uid.as_raw(), cred.gid.as_raw(), cred.pid.as_raw_pid());
     let Some(role) = shared.config.role_of(uid, gid) else {
-        shared.audit.record(
-            "peer_rejected",
-            json!({"uid": uid, "gid": gid, "pid": pid, "code": "DENY_PEER_NOT_ALLOWED"}),
-        );
+        shared
+            .audit
+            .record("peer_rejected", json!({"uid": uid, "gid": gid, "pid": pid, "code": "DENY_PEER_NOT_ALLOWED"}));
         return refuse(stream, "DENY_PEER_NOT_ALLOWED");
     };
     let peer = Peer { uid, gid, pid, role };
@@ -149,10 +148,10 @@ fn admit(stream: UnixStream, shared: &Arc<Shared>) {
         session(stream, peer, &worker);
         worker.live().remove(&id);
     });
-    if spawned.is_err() {
-        if let Some(s) = shared.live().remove(&id) {
-            refuse(s, "IPC_BUSY");
-        }
+    if spawned.is_err()
+        && let Some(s) = shared.live().remove(&id)
+    {
+        refuse(s, "IPC_BUSY");
     }
 }
 
@@ -202,8 +201,7 @@ fn session(mut stream: UnixStream, peer: Peer, shared: &Shared) {
         let deadline = shared.config.handshake_timeout();
         let start = Instant::now();
         let Some(hello) = read_by(&stream, deadline)? else { return Ok(None) };
-        let (hs, server_hello) =
-            ServerHandshake::respond(&shared.identity, &hello, unix_now(), shared.suite_policy())?;
+        let (hs, server_hello) = ServerHandshake::respond(&shared.identity, &hello, unix_now(), shared.suite_policy())?;
         write_frame(&mut &stream, &server_hello)?;
         let Some(finished) = read_by(&stream, deadline.saturating_sub(start.elapsed()))? else {
             return Err(IpcError::Truncated);
@@ -219,7 +217,8 @@ fn session(mut stream: UnixStream, peer: Peer, shared: &Shared) {
     let mut opened = who.clone();
     opened["session"] = hex(&sid).into();
     if channel.suite() == Suite::Aes256Gcm {
-        opened["compliance_warning"] = "IPC_COMPLIANCE_AES_GCM: session uses AES-256-GCM under the compatibility setting".into();
+        opened["compliance_warning"] =
+            "IPC_COMPLIANCE_AES_GCM: session uses AES-256-GCM under the compatibility setting".into();
     }
     shared.audit.record("session_opened", opened);
     let clock = SystemClock::default();
@@ -253,10 +252,10 @@ fn session(mut stream: UnixStream, peer: Peer, shared: &Shared) {
             }
         }
     }
-    if shared.stopping.load(Ordering::SeqCst) {
-        if let Ok(rs) = channel.seal(msg::CLOSE, &[], &clock) {
-            let _ = rs.iter().try_for_each(|r| write_frame(&mut stream, r));
-        }
+    if shared.stopping.load(Ordering::SeqCst)
+        && let Ok(rs) = channel.seal(msg::CLOSE, &[], &clock)
+    {
+        let _ = rs.iter().try_for_each(|r| write_frame(&mut stream, r));
     }
     let mut closed = who;
     closed["session"] = hex(&sid).into();
