@@ -155,10 +155,17 @@ fn admit(stream: UnixStream, shared: &Arc<Shared>) {
     }
 }
 
-/// A reader that gives up at a fixed instant, however the bytes trickle in.
+/// How far a read may overrun its deadline, so that the socket timeout is
+/// not re-set (one system call) before every read of a busy session.
+const DEADLINE_SLACK: Duration = Duration::from_millis(100);
+
+/// A reader that gives up at a fixed instant (within [`DEADLINE_SLACK`]),
+/// however the bytes trickle in.
 struct ByDeadline<'a> {
     stream: &'a UnixStream,
     deadline: Instant,
+    /// The socket's current read timeout.
+    timeout: &'a mut Duration,
 }
 
 impl Read for ByDeadline<'_> {
@@ -167,13 +174,16 @@ impl Read for ByDeadline<'_> {
         if left.is_zero() {
             return Err(std::io::ErrorKind::TimedOut.into());
         }
-        self.stream.set_read_timeout(Some(left))?;
+        if self.timeout.saturating_sub(left) > DEADLINE_SLACK || *self.timeout < left {
+            self.stream.set_read_timeout(Some(left))?;
+            *self.timeout = left;
+        }
         (&*self.stream).read(buf)
     }
 }
 
-fn read_by(stream: &UnixStream, within: Duration) -> Result<Option<Vec<u8>>, IpcError> {
-    read_frame(&mut ByDeadline { stream, deadline: Instant::now() + within }, MAX_FRAME)
+fn read_by(stream: &UnixStream, within: Duration, timeout: &mut Duration) -> Result<Option<Vec<u8>>, IpcError> {
+    read_frame(&mut ByDeadline { stream, deadline: Instant::now() + within, timeout }, MAX_FRAME)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -187,6 +197,8 @@ fn unix_now() -> u64 {
 /// One connection: handshake, then requests until close, error or shutdown.
 fn session(mut stream: UnixStream, peer: Peer, shared: &Shared) {
     let _ = stream.set_write_timeout(Some(shared.config.idle_timeout()));
+    // The socket's read timeout as last set (none yet: blocking).
+    let mut timeout = Duration::MAX;
     let who = json!({"uid": peer.uid, "pid": peer.pid, "role": peer.role.name()});
     let fail = |stream: UnixStream, event: &str, e: &IpcError, session: Option<[u8; 16]>| {
         let mut fields = who.clone();
@@ -197,13 +209,13 @@ fn session(mut stream: UnixStream, peer: Peer, shared: &Shared) {
         shared.audit.record(event, fields);
         refuse(stream, e.code());
     };
-    let handshake = || -> Result<Option<ipc::Channel>, IpcError> {
+    let mut handshake = || -> Result<Option<ipc::Channel>, IpcError> {
         let deadline = shared.config.handshake_timeout();
         let start = Instant::now();
-        let Some(hello) = read_by(&stream, deadline)? else { return Ok(None) };
+        let Some(hello) = read_by(&stream, deadline, &mut timeout)? else { return Ok(None) };
         let (hs, server_hello) = ServerHandshake::respond(&shared.identity, &hello, unix_now(), shared.suite_policy())?;
         write_frame(&mut &stream, &server_hello)?;
-        let Some(finished) = read_by(&stream, deadline.saturating_sub(start.elapsed()))? else {
+        let Some(finished) = read_by(&stream, deadline.saturating_sub(start.elapsed()), &mut timeout)? else {
             return Err(IpcError::Truncated);
         };
         hs.finish(&finished).map(Some)
@@ -224,7 +236,7 @@ fn session(mut stream: UnixStream, peer: Peer, shared: &Shared) {
     let clock = SystemClock::default();
     let mut requests = 0u64;
     loop {
-        let frame = match read_by(&stream, shared.config.idle_timeout()) {
+        let frame = match read_by(&stream, shared.config.idle_timeout(), &mut timeout) {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(_) if shared.stopping.load(Ordering::SeqCst) => break,
