@@ -16,8 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use ipc::Suite;
-use ipc::client::Client;
+use ipc::api::{Request, Response};
+use ipc::client::{Client, unix_now};
+use ipc::frame::{MAX_FRAME, read_frame, write_frame};
+use ipc::handshake::ClientHandshake;
+use ipc::record::{SystemClock, msg};
+use ipc::{Channel, IpcError, Suite, alert};
 use swtpm_harness::Swtpm;
 use vault::tpm::{PcrPolicy, TpmConfig};
 use vault::{Vault, VaultConfig};
@@ -165,6 +169,24 @@ impl Daemon {
         Client::connect(&self.socket, self.pin(), Suite::XChaCha20Poly1305, Duration::from_secs(20))
     }
 
+    /// Whether a fresh client gets a `pong` (the daemon is serving).
+    pub fn ping_ok(&self) -> bool {
+        self.client().is_ok_and(|mut c| matches!(c.call(&Request::Ping), Ok(Response::Pong { .. })))
+    }
+
+    /// A handshaken session driven by hand, so that an attack can touch
+    /// every byte of what it sends.
+    pub fn raw_session(&self) -> Result<(UnixStream, Channel), IpcError> {
+        let mut s = UnixStream::connect(&self.socket)?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let (hs, hello) = ClientHandshake::start(self.pin(), "", Suite::XChaCha20Poly1305, unix_now())?;
+        write_frame(&mut s, &hello)?;
+        let server_hello = read_frame(&mut s, MAX_FRAME)?.ok_or(IpcError::Truncated)?;
+        let (channel, fin) = hs.finish(&server_hello, unix_now())?;
+        write_frame(&mut s, &fin)?;
+        Ok((s, channel))
+    }
+
     /// Every audit event so far.
     pub fn audit(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.audit_log)
@@ -220,6 +242,24 @@ impl Drop for Daemon {
             let _ = c.wait();
         }
     }
+}
+
+/// The signer's next frame on `s`: `Ok(record)`, or `Err` with the code of
+/// its alert, of the read error, or `EOF`.
+pub fn answer(s: &mut UnixStream) -> Result<Vec<u8>, String> {
+    match read_frame(s, MAX_FRAME) {
+        Ok(Some(f)) => alert::decode(&f).map_or(Ok(f), |e| Err(e.code().to_string())),
+        Ok(None) => Err("EOF".into()),
+        Err(e) => Err(e.code().to_string()),
+    }
+}
+
+/// One sealed `submit` request record (intent `{"n": n}`) on `channel`.
+pub fn sealed_submit(channel: &mut Channel, n: usize) -> Vec<u8> {
+    let body = serde_json::to_vec(&Request::Submit { intent: serde_json::json!({ "n": n }) }).expect("serialisable");
+    let mut records = channel.seal(msg::REQUEST, &body, &SystemClock::default()).expect("an open channel seals");
+    assert_eq!(records.len(), 1, "a fresh channel does not re-key");
+    records.remove(0)
 }
 
 /// `SIGTERM`, for [`Daemon::signal_and_wait`].

@@ -115,7 +115,8 @@ pub fn pin_from_text(text: &str) -> Result<[u8; 32], IpcError> {
     Ok(out)
 }
 
-pub(crate) fn hex(b: &[u8]) -> String {
+/// Lower-case hex, for public values (key ids, session ids) in logs.
+pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

@@ -12,13 +12,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use daemon_harness::{Daemon, Options, SIGTERM};
+use daemon_harness::{Daemon, Options, SIGTERM, answer, sealed_submit};
 use ipc::api::{Request, Response, Role};
 use ipc::client::{Client, unix_now};
 use ipc::frame::{MAX_FRAME, read_frame, write_frame};
 use ipc::handshake::ClientHandshake;
 use ipc::record::{HEADER_LEN, Suite, SystemClock, msg};
-use ipc::{Channel, alert};
 
 const KEYWARDD: &str = env!("CARGO_BIN_EXE_keywardd");
 /// An unprivileged user mapped to the agent role, and one mapped to nothing.
@@ -32,41 +31,6 @@ fn daemon(options: Options) -> Daemon {
 
 fn keyward() -> std::path::PathBuf {
     Path::new(KEYWARDD).with_file_name("keyward")
-}
-
-/// A handshaken session driven by hand, so the test can touch every byte.
-fn raw_session(d: &Daemon) -> (UnixStream, Channel) {
-    let mut s = UnixStream::connect(&d.socket).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let (hs, hello) = ClientHandshake::start(d.pin(), "", Suite::XChaCha20Poly1305, unix_now()).unwrap();
-    write_frame(&mut s, &hello).unwrap();
-    let server_hello = read_frame(&mut s, MAX_FRAME).unwrap().unwrap();
-    let (channel, fin) = hs.finish(&server_hello, unix_now()).unwrap();
-    write_frame(&mut s, &fin).unwrap();
-    (s, channel)
-}
-
-/// The next frame: `Ok(record)`, `Err(alert code)`, or `Err("EOF")`.
-fn next(s: &mut UnixStream) -> Result<Vec<u8>, String> {
-    match read_frame(s, MAX_FRAME) {
-        Ok(Some(f)) => match alert::decode(&f) {
-            Some(e) => Err(e.code().to_string()),
-            None => Ok(f),
-        },
-        Ok(None) => Err("EOF".into()),
-        Err(e) => Err(e.code().to_string()),
-    }
-}
-
-fn submit_record(channel: &mut Channel, n: usize) -> Vec<u8> {
-    let body = serde_json::to_vec(&Request::Submit { intent: serde_json::json!({ "n": n }) }).unwrap();
-    let mut records = channel.seal(msg::REQUEST, &body, &SystemClock::default()).unwrap();
-    assert_eq!(records.len(), 1);
-    records.remove(0)
-}
-
-fn ping_ok(d: &Daemon) -> bool {
-    d.client().is_ok_and(|mut c| matches!(c.call(&Request::Ping), Ok(Response::Pong { .. })))
 }
 
 #[test]
@@ -129,18 +93,18 @@ fn peers_are_identified_by_the_kernel_before_any_handshake_rt004() {
     assert!(String::from_utf8_lossy(&approve.stderr).contains("DENY_ROLE_NOT_PERMITTED"));
     assert!(d.wait_for("request_refused", Duration::from_secs(5), |e| e["uid"] == AGENT_UID));
     // Root, mapped to admin, is unaffected.
-    assert!(ping_ok(&d));
+    assert!(d.ping_ok());
 }
 
 #[test]
 fn every_tampered_byte_of_a_record_is_refused_and_nothing_is_processed_rt005() {
     let d = daemon(Options::default());
-    let (_s, mut probe) = raw_session(&d);
-    let len = submit_record(&mut probe, 0).len();
+    let (_s, mut probe) = d.raw_session().unwrap();
+    let len = sealed_submit(&mut probe, 0).len();
     let mut seen = std::collections::BTreeMap::new();
     for i in 0..len {
-        let (mut s, mut channel) = raw_session(&d);
-        let mut record = submit_record(&mut channel, i);
+        let (mut s, mut channel) = d.raw_session().unwrap();
+        let mut record = sealed_submit(&mut channel, i);
         record[i] ^= 1 << (i % 8);
         write_frame(&mut s, &record).unwrap();
         let expected = match i {
@@ -148,21 +112,21 @@ fn every_tampered_byte_of_a_record_is_refused_and_nothing_is_processed_rt005() {
             20..=27 => "DENY_REPLAY",
             _ => "DENY_AEAD_INTEGRITY",
         };
-        assert_eq!(next(&mut s), Err(expected.to_string()), "byte {i}");
-        assert_eq!(next(&mut s), Err("EOF".to_string()), "byte {i}: the session must end");
+        assert_eq!(answer(&mut s), Err(expected.to_string()), "byte {i}");
+        assert_eq!(answer(&mut s), Err("EOF".to_string()), "byte {i}: the session must end");
         *seen.entry(expected).or_insert(0) += 1;
     }
     // A truncated record, then one the length of a header and tag only.
-    let (mut s, mut channel) = raw_session(&d);
-    let record = submit_record(&mut channel, 0);
+    let (mut s, mut channel) = d.raw_session().unwrap();
+    let record = sealed_submit(&mut channel, 0);
     write_frame(&mut s, &record[..HEADER_LEN + 8]).unwrap();
-    assert_eq!(next(&mut s), Err("IPC_TRUNCATED".to_string()));
+    assert_eq!(answer(&mut s), Err("IPC_TRUNCATED".to_string()));
     assert!(d.events("intent_decided").is_empty(), "a tampered request was processed");
     assert_eq!(d.events("record_rejected").len(), len + 1);
     // Positive control: the same request untampered is decided, once.
-    let (mut s, mut channel) = raw_session(&d);
-    write_frame(&mut s, &submit_record(&mut channel, 0)).unwrap();
-    let reply = channel.open(&next(&mut s).unwrap(), &SystemClock::default()).unwrap().unwrap();
+    let (mut s, mut channel) = d.raw_session().unwrap();
+    write_frame(&mut s, &sealed_submit(&mut channel, 0)).unwrap();
+    let reply = channel.open(&answer(&mut s).unwrap(), &SystemClock::default()).unwrap().unwrap();
     assert_eq!(reply.msg_type, msg::RESPONSE);
     assert_eq!(d.events("intent_decided").len(), 1);
     eprintln!("{len} single-byte tampers refused: {seen:?}");
@@ -172,24 +136,24 @@ fn every_tampered_byte_of_a_record_is_refused_and_nothing_is_processed_rt005() {
 fn replayed_and_reordered_records_are_refused_rt006() {
     let d = daemon(Options::default());
     // Exact replay of a record the signer already accepted.
-    let (mut s, mut channel) = raw_session(&d);
-    let first = submit_record(&mut channel, 1);
+    let (mut s, mut channel) = d.raw_session().unwrap();
+    let first = sealed_submit(&mut channel, 1);
     write_frame(&mut s, &first).unwrap();
-    assert!(next(&mut s).is_ok());
+    assert!(answer(&mut s).is_ok());
     write_frame(&mut s, &first).unwrap();
-    assert_eq!(next(&mut s), Err("DENY_REPLAY".to_string()));
-    assert_eq!(next(&mut s), Err("EOF".to_string()));
+    assert_eq!(answer(&mut s), Err("DENY_REPLAY".to_string()));
+    assert_eq!(answer(&mut s), Err("EOF".to_string()));
     // Reordering: the second record before the first.
-    let (mut s, mut channel) = raw_session(&d);
-    let r1 = submit_record(&mut channel, 2);
-    let r2 = submit_record(&mut channel, 3);
+    let (mut s, mut channel) = d.raw_session().unwrap();
+    let r1 = sealed_submit(&mut channel, 2);
+    let r2 = sealed_submit(&mut channel, 3);
     write_frame(&mut s, &r2).unwrap();
-    assert_eq!(next(&mut s), Err("DENY_REPLAY".to_string()));
+    assert_eq!(answer(&mut s), Err("DENY_REPLAY".to_string()));
     drop(r1);
     // A record of one session replayed into another.
-    let (mut s, _) = raw_session(&d);
+    let (mut s, _) = d.raw_session().unwrap();
     write_frame(&mut s, &first).unwrap();
-    assert_eq!(next(&mut s), Err("DENY_AEAD_INTEGRITY".to_string()));
+    assert_eq!(answer(&mut s), Err("DENY_AEAD_INTEGRITY".to_string()));
     assert_eq!(d.events("intent_decided").len(), 1, "only the one genuine request was processed");
     let codes: Vec<_> = d.events("record_rejected").iter().map(|e| e["code"].as_str().unwrap().to_string()).collect();
     assert_eq!(codes, ["DENY_REPLAY", "DENY_REPLAY", "DENY_AEAD_INTEGRITY"]);
@@ -227,13 +191,13 @@ fn wrong_pin_and_tampered_transcripts_fail_the_handshake() {
     let (_, mut fin) = hs.finish(&server_hello, unix_now()).unwrap();
     fin[40] ^= 1;
     write_frame(&mut s, &fin).unwrap();
-    assert_eq!(next(&mut s), Err("DENY_HANDSHAKE_INTEGRITY".to_string()));
+    assert_eq!(answer(&mut s), Err("DENY_HANDSHAKE_INTEGRITY".to_string()));
     // AES-256-GCM is refused by a strict signer.
     let e = Client::connect(&d.socket, d.pin(), Suite::Aes256Gcm, Duration::from_secs(10)).unwrap_err();
     assert_eq!(e.code(), "IPC_UNSUPPORTED_SUITE");
     let failed = d.events("handshake_failed");
     assert_eq!(failed.len(), 3, "{failed:?}");
-    assert!(ping_ok(&d));
+    assert!(d.ping_ok());
 }
 
 #[test]
@@ -259,24 +223,24 @@ fn hostile_frames_and_slow_clients_do_not_stop_the_daemon_serving_others() {
     // Oversized length prefix: refused before any allocation.
     let mut big = UnixStream::connect(&d.socket).unwrap();
     big.write_all(&u32::MAX.to_be_bytes()).unwrap();
-    assert_eq!(next(&mut big), Err("IPC_FRAME_TOO_LARGE".to_string()));
+    assert_eq!(answer(&mut big), Err("IPC_FRAME_TOO_LARGE".to_string()));
     // Just over the limit.
     let mut over = UnixStream::connect(&d.socket).unwrap();
     over.write_all(&((MAX_FRAME + 1) as u32).to_be_bytes()).unwrap();
-    assert_eq!(next(&mut over), Err("IPC_FRAME_TOO_LARGE".to_string()));
+    assert_eq!(answer(&mut over), Err("IPC_FRAME_TOO_LARGE".to_string()));
     // Truncated: a length of 100 and ten bytes, then the writer hangs up.
     let mut short = UnixStream::connect(&d.socket).unwrap();
     short.write_all(&100u32.to_be_bytes()).unwrap();
     short.write_all(&[0u8; 10]).unwrap();
     short.shutdown(std::net::Shutdown::Write).unwrap();
-    assert_eq!(next(&mut short), Err("IPC_TRUNCATED".to_string()));
+    assert_eq!(answer(&mut short), Err("IPC_TRUNCATED".to_string()));
     // Garbage that is a whole frame but not a ClientHello.
     let mut junk = UnixStream::connect(&d.socket).unwrap();
     write_frame(&mut junk, b"GET / HTTP/1.1\r\n\r\n").unwrap();
-    assert_eq!(next(&mut junk), Err("IPC_MALFORMED".to_string()));
+    assert_eq!(answer(&mut junk), Err("IPC_MALFORMED".to_string()));
     // Meanwhile others are served at once.
     for _ in 0..5 {
-        assert!(ping_ok(&d));
+        assert!(d.ping_ok());
     }
     assert!(started.elapsed() < Duration::from_millis(1500), "served only after the slow clients timed out");
     // The slow-loris client trickles a ClientHello one byte at a time; the
@@ -294,11 +258,11 @@ fn hostile_frames_and_slow_clients_do_not_stop_the_daemon_serving_others() {
         dribbler
     });
     silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    assert_eq!(next(&mut silent), Err("IPC_TIMEOUT".to_string()));
+    assert_eq!(answer(&mut silent), Err("IPC_TIMEOUT".to_string()));
     let mut dribbler = trickle.join().unwrap();
     dribbler.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    assert_eq!(next(&mut dribbler), Err("IPC_TIMEOUT".to_string()));
-    assert!(ping_ok(&d));
+    assert_eq!(answer(&mut dribbler), Err("IPC_TIMEOUT".to_string()));
+    assert!(d.ping_ok());
     let codes: Vec<String> =
         d.events("handshake_failed").iter().map(|e| e["code"].as_str().unwrap().to_string()).collect();
     for code in ["IPC_FRAME_TOO_LARGE", "IPC_TRUNCATED", "IPC_MALFORMED", "IPC_TIMEOUT"] {
@@ -332,10 +296,10 @@ fn sixty_four_concurrent_clients_and_the_connection_bound() {
     let held: Vec<_> = (0..70).map(|_| UnixStream::connect(&socket).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(300));
     let mut extra = UnixStream::connect(&socket).unwrap();
-    assert_eq!(next(&mut extra), Err("IPC_BUSY".to_string()));
+    assert_eq!(answer(&mut extra), Err("IPC_BUSY".to_string()));
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !ping_ok(&d) {
+    while !d.ping_ok() {
         assert!(Instant::now() < deadline, "the daemon did not recover its connection slots");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -367,7 +331,7 @@ fn sandboxed_hardened_and_stops_gracefully_on_sigterm() {
     d.launch().unwrap();
     assert_eq!(d.pin(), pin);
     assert_eq!(d.events("identity_loaded")[1]["created"], false);
-    assert!(ping_ok(&d));
+    assert!(d.ping_ok());
     // No plaintext identity key anywhere in the daemon's files: the vault
     // holds it sealed and the pin file holds only the public key.
     let pin_text = std::fs::read_to_string(&d.pin_file).unwrap();

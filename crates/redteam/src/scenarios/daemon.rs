@@ -6,63 +6,24 @@
 //! with its own software TPM and vault, production settings throughout, and
 //! attacks it over its real Unix socket or through `/proc`.
 
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use daemon_harness::{Daemon, Options};
-use ipc::api::{Request, Response};
-use ipc::client::unix_now;
-use ipc::frame::{MAX_FRAME, read_frame, write_frame};
-use ipc::handshake::ClientHandshake;
-use ipc::record::{Suite, SystemClock, msg};
-use ipc::{Channel, alert};
+use daemon_harness::{Daemon, Options, answer, sealed_submit};
+use ipc::api::Request;
+use ipc::frame::write_frame;
 use vault::SecretProvider;
 
+use super::beside_me;
 use crate::ledger::{Probe, Scenario};
 
 const NOBODY: u32 = 65534;
 
-fn beside_me(name: &str) -> Option<PathBuf> {
-    let p = std::env::current_exe().ok()?.parent()?.join(name);
-    p.is_file().then_some(p)
-}
-
 fn start(options: Options) -> Result<Daemon, String> {
     let keywardd = beside_me("keywardd").ok_or("keywardd is not built beside the runner")?;
     Daemon::try_start(&keywardd, &options).map_err(|e| format!("cannot start keywardd: {e}"))
-}
-
-fn raw_session(d: &Daemon) -> Result<(UnixStream, Channel), String> {
-    let mut s = UnixStream::connect(&d.socket).map_err(|e| e.to_string())?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
-    let (hs, hello) =
-        ClientHandshake::start(d.pin(), "", Suite::XChaCha20Poly1305, unix_now()).map_err(|e| e.to_string())?;
-    write_frame(&mut s, &hello).map_err(|e| e.to_string())?;
-    let sh = read_frame(&mut s, MAX_FRAME).map_err(|e| e.to_string())?.ok_or("no ServerHello")?;
-    let (channel, fin) = hs.finish(&sh, unix_now()).map_err(|e| e.to_string())?;
-    write_frame(&mut s, &fin).map_err(|e| e.to_string())?;
-    Ok((s, channel))
-}
-
-/// The signer's next answer: a record, or the code of its alert, or `EOF`.
-fn answer(s: &mut UnixStream) -> Result<Vec<u8>, String> {
-    match read_frame(s, MAX_FRAME) {
-        Ok(Some(f)) => alert::decode(&f).map_or(Ok(f), |e| Err(e.code().to_string())),
-        Ok(None) => Err("EOF".into()),
-        Err(e) => Err(e.code().to_string()),
-    }
-}
-
-fn submit(channel: &mut Channel, n: usize) -> Vec<u8> {
-    let body = serde_json::to_vec(&Request::Submit { intent: serde_json::json!({ "n": n }) }).unwrap_or_default();
-    channel.seal(msg::REQUEST, &body, &SystemClock::default()).map(|mut r| r.remove(0)).unwrap_or_default()
-}
-
-fn ping_ok(d: &Daemon) -> bool {
-    d.client().is_ok_and(|mut c| matches!(c.call(&Request::Ping), Ok(Response::Pong { .. })))
 }
 
 #[derive(Debug)]
@@ -109,7 +70,7 @@ impl Scenario for UnauthorisedCaller {
             further == 0 && d.events("session_opened").is_empty(),
             format!("{further} later events for uid {NOBODY}"),
         );
-        probe.check("a mapped caller is still served", ping_ok(&d), "root mapped to admin");
+        probe.check("a mapped caller is still served", d.ping_ok(), "root mapped to admin");
         format!("uid {NOBODY} refused by SO_PEERCRED before the handshake: {stderr}")
     }
 }
@@ -132,11 +93,11 @@ impl Scenario for RecordTamper {
         let mut len = 0;
         // Every bit of one sealed request, one session per flip.
         for bit in 0.. {
-            let (mut s, mut channel) = match raw_session(&d) {
+            let (mut s, mut channel) = match d.raw_session() {
                 Ok(x) => x,
                 Err(e) => return format!("handshake failed: {e}"),
             };
-            let mut record = submit(&mut channel, bit);
+            let mut record = sealed_submit(&mut channel, bit);
             len = record.len();
             if bit >= len * 8 {
                 break;
@@ -162,8 +123,8 @@ impl Scenario for RecordTamper {
             format!("{rejected} record_rejected events"),
         );
         // Positive control: the same request untampered is decided.
-        let control = raw_session(&d).and_then(|(mut s, mut c)| {
-            let _ = write_frame(&mut s, &submit(&mut c, 0));
+        let control = d.raw_session().map_err(|e| e.to_string()).and_then(|(mut s, mut c)| {
+            let _ = write_frame(&mut s, &sealed_submit(&mut c, 0));
             answer(&mut s)
         });
         probe.check("the untampered request is answered", control.is_ok(), format!("{:?}", control.err()));
@@ -185,18 +146,18 @@ impl Scenario for RecordReplay {
             Err(e) => return e,
         };
         let attempt = || -> Result<(String, String, String), String> {
-            let (mut s, mut c) = raw_session(&d)?;
-            let first = submit(&mut c, 1);
+            let (mut s, mut c) = d.raw_session().map_err(|e| e.to_string())?;
+            let first = sealed_submit(&mut c, 1);
             write_frame(&mut s, &first).map_err(|e| e.to_string())?;
             answer(&mut s)?;
             write_frame(&mut s, &first).map_err(|e| e.to_string())?;
             let replay = answer(&mut s).err().unwrap_or_else(|| "ACCEPTED".into());
-            let (mut s, mut c) = raw_session(&d)?;
-            let _r1 = submit(&mut c, 2);
-            let r2 = submit(&mut c, 3);
+            let (mut s, mut c) = d.raw_session().map_err(|e| e.to_string())?;
+            let _r1 = sealed_submit(&mut c, 2);
+            let r2 = sealed_submit(&mut c, 3);
             write_frame(&mut s, &r2).map_err(|e| e.to_string())?;
             let reorder = answer(&mut s).err().unwrap_or_else(|| "ACCEPTED".into());
-            let (mut s, _) = raw_session(&d)?;
+            let (mut s, _) = d.raw_session().map_err(|e| e.to_string())?;
             write_frame(&mut s, &first).map_err(|e| e.to_string())?;
             let cross = answer(&mut s).err().unwrap_or_else(|| "ACCEPTED".into());
             Ok((replay, reorder, cross))

@@ -5,10 +5,18 @@
 //! Scenarios whose component does not exist yet are absent, and the ledger
 //! reports them as `FAIL: not implemented`.
 
+use std::path::PathBuf;
+
 use crate::ledger::Scenario;
 
 mod daemon;
 mod vault;
+
+/// A binary built beside this runner (`keywardd`, `keyward`).
+fn beside_me(name: &str) -> Option<PathBuf> {
+    let p = std::env::current_exe().ok()?.parent()?.join(name);
+    p.is_file().then_some(p)
+}
 
 /// Every implemented scenario.
 pub fn implemented() -> Vec<Box<dyn Scenario>> {

@@ -8,7 +8,7 @@
 //! every refusal with its code.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use signer::fallback::{LegacyLocations, resolve};
@@ -18,6 +18,7 @@ use vault::envelope::SecretKind;
 use vault::tpm::{PcrPolicy, TpmConfig};
 use vault::{SecretProvider, Vault, VaultConfig, VaultError};
 
+use super::beside_me;
 use crate::ledger::{Probe, Scenario};
 
 fn config(tpm: &Swtpm, dir: &Path) -> VaultConfig {
@@ -230,12 +231,6 @@ fn pcr7() -> vault::tpm::PcrHandle {
 
 #[derive(Debug)]
 pub(super) struct MigrationInterrupted;
-
-fn beside_me(name: &str) -> Option<PathBuf> {
-    let me = std::env::current_exe().ok()?;
-    let p = me.parent()?.join(name);
-    p.is_file().then_some(p)
-}
 
 impl Scenario for MigrationInterrupted {
     fn id(&self) -> &'static str {

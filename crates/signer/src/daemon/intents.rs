@@ -13,6 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use ipc::api::{ApiError, Request, Response};
+use ipc::handshake::hex;
 use ipc::msg;
 use serde_json::json;
 
@@ -65,7 +66,7 @@ fn respond(r: &Response) -> (u8, Vec<u8>) {
 fn new_request_id() -> Option<String> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).ok()?;
-    Some(b.iter().map(|x| format!("{x:02x}")).collect())
+    Some(hex(&b))
 }
 
 /// Answers one request payload: the record type and body to send back.
@@ -91,11 +92,7 @@ pub(crate) fn handle(shared: &Shared, peer: &Peer, session: &[u8; 16], payload: 
         detail: NO_POLICY.into(),
     };
     match request {
-        Request::Ping => respond(&Response::Pong {
-            uid: peer.uid,
-            role: peer.role,
-            session: session.iter().map(|x| format!("{x:02x}")).collect(),
-        }),
+        Request::Ping => respond(&Response::Pong { uid: peer.uid, role: peer.role, session: hex(session) }),
         Request::Preview { .. } => respond(&deny(None)),
         Request::Submit { .. } => {
             let Some(id) = new_request_id() else { return api_error("IPC_RANDOM_FAILED", "no randomness") };

@@ -20,8 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ipc::api::Role;
+use ipc::client::unix_now;
 use ipc::frame::{MAX_FRAME, read_frame, write_frame};
-use ipc::handshake::ServerHandshake;
+use ipc::handshake::{ServerHandshake, hex};
 use ipc::record::{Suite, SystemClock, msg};
 use ipc::{IpcError, SuitePolicy, alert};
 use rustix::event::{PollFd, PollFlags, poll};
@@ -184,14 +185,6 @@ impl Read for ByDeadline<'_> {
 
 fn read_by(stream: &UnixStream, within: Duration, timeout: &mut Duration) -> Result<Option<Vec<u8>>, IpcError> {
     read_frame(&mut ByDeadline { stream, deadline: Instant::now() + within, timeout }, MAX_FRAME)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unix_now() -> u64 {
-    ipc::client::unix_now()
 }
 
 /// One connection: handshake, then requests until close, error or shutdown.
