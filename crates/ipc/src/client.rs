@@ -78,6 +78,17 @@ fn read_message(stream: &mut UnixStream) -> Result<Vec<u8>, IpcError> {
     }
 }
 
+/// Writes one frame. If the signer has already hung up (it refuses a peer
+/// before reading a byte, and ends a failed session at once), the write
+/// fails with a broken pipe while its alert waits in our receive buffer:
+/// report the alert, which says why.
+fn send(stream: &mut UnixStream, frame: &[u8]) -> Result<(), IpcError> {
+    write_frame(stream, frame).map_err(|e| match read_message(stream) {
+        Err(alert @ IpcError::Alert { .. }) => alert,
+        _ => e,
+    })
+}
+
 impl Client {
     /// Connects to `socket` and runs the handshake against the `pinned` key.
     pub fn connect(socket: &Path, pinned: [u8; 32], suite: Suite, timeout: Duration) -> Result<Client, IpcError> {
@@ -95,10 +106,10 @@ impl Client {
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         let (hs, hello) = ClientHandshake::start(pinned, "", suite, unix_now())?;
-        write_frame(&mut stream, &hello)?;
+        send(&mut stream, &hello)?;
         let server_hello = read_message(&mut stream)?;
         let (channel, finished) = hs.finish(&server_hello, unix_now())?;
-        write_frame(&mut stream, &finished)?;
+        send(&mut stream, &finished)?;
         Ok(Client { stream, channel, clock: SystemClock::default() })
     }
 
@@ -115,7 +126,7 @@ impl Client {
     /// Sends one request body (JSON bytes) and waits for its answer.
     pub fn call_raw(&mut self, body: &[u8]) -> Result<Response, CallError> {
         for record in self.channel.seal(msg::REQUEST, body, &self.clock)? {
-            write_frame(&mut self.stream, &record)?;
+            send(&mut self.stream, &record)?;
         }
         loop {
             let frame = read_message(&mut self.stream)?;
@@ -136,7 +147,7 @@ impl Client {
     /// Ends the session politely.
     pub fn close(mut self) -> Result<(), IpcError> {
         for record in self.channel.seal(msg::CLOSE, &[], &self.clock)? {
-            write_frame(&mut self.stream, &record)?;
+            send(&mut self.stream, &record)?;
         }
         Ok(())
     }

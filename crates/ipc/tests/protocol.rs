@@ -288,3 +288,19 @@ fn pin_files() {
     let secret_hex: String = id.secret().iter().map(|b| format!("{b:02x}")).collect();
     assert!(!format!("{id:?}").contains(&secret_hex), "Debug never shows the secret");
 }
+
+#[test]
+fn a_client_refused_before_it_writes_reports_the_signers_alert_not_a_broken_pipe() {
+    use std::os::unix::net::UnixStream;
+    // The signer refuses at accept (SO_PEERCRED) and hangs up before the
+    // client's ClientHello: the client's write fails with EPIPE, and the
+    // alert already in its receive buffer is what it must report.
+    let (client_end, mut signer_end) = UnixStream::pair().unwrap();
+    ipc::frame::write_frame(&mut signer_end, &ipc::alert::encode("DENY_PEER_NOT_ALLOWED")).unwrap();
+    drop(signer_end);
+    let pinned = SignerIdentity::generate().unwrap().public();
+    let e =
+        ipc::client::Client::handshake(client_end, pinned, Suite::XChaCha20Poly1305, std::time::Duration::from_secs(5))
+            .unwrap_err();
+    assert_eq!(e.code(), "DENY_PEER_NOT_ALLOWED");
+}
