@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use ipc::Suite;
-use ipc::api::Request;
+use ipc::api::{Request, Response};
 use ipc::client::{Client, read_pin};
 
 /// Where the signer is and which key it must prove it holds.
@@ -45,18 +45,59 @@ pub(crate) enum IntentCommand {
     Ping,
     /// Ask what the signer would decide for an intent (JSON file, or - for stdin).
     Preview { intent: PathBuf },
-    /// Submit an intent (JSON file, or - for stdin).
+    /// Submit an intent (JSON file, or - for stdin); prints the decision.
     Submit { intent: PathBuf },
-    /// Approve a pending request (approver or admin).
-    Approve { request_id: String },
-    /// Deny a pending request (approver or admin).
+    /// Submit an intent and, if a person must approve it, wait (up to
+    /// `--wait` seconds) for the outcome; prints the signature once signed.
+    Sign {
+        intent: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// Requests waiting for a person (approver or admin): list, show, approve, deny.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Signing keys in the signer's vault (admin).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// A request's state, or with no id the signer's own status.
+    Status { request_id: Option<String> },
+    /// Report what became of a signed request (agent): settled or failed.
+    Settle {
+        request_id: String,
+        #[arg(long)]
+        failed: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApprovalsCommand {
+    List,
+    /// Everything an approver must see: payee, amount, asset, chain, scheme,
+    /// payment authority, the reason, and the intent hash to approve.
+    Show { request_id: String },
+    /// Approve the request whose intent has exactly this hash (from `show`).
+    Approve {
+        request_id: String,
+        #[arg(long)]
+        intent_hash: String,
+    },
     Deny {
         request_id: String,
         #[arg(long)]
         reason: Option<String>,
     },
-    /// A request's state.
-    Status { request_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Create a key sealed in the vault; prints its public key.
+    Create {
+        name: String,
+        #[arg(long, default_value = "ed25519")]
+        kind: String,
+    },
+    List,
 }
 
 /// Largest intent document accepted from a file or stdin.
@@ -76,7 +117,7 @@ fn read_intent(path: &Path) -> Result<serde_json::Value, (String, String)> {
     serde_json::from_slice(&text).map_err(|_| ("CLI_INPUT".into(), "the intent is not valid JSON".into()))
 }
 
-fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<String, (String, String)> {
+fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<Response, (String, String)> {
     let pinned = read_pin(&conn.pin).map_err(|e| (e.code().to_string(), format!("pin file {}", conn.pin.display())))?;
     let suite = match conn.suite {
         SuiteArg::XChaCha20Poly1305 => Suite::XChaCha20Poly1305,
@@ -87,31 +128,72 @@ fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<String, (String, 
     };
     let mut client = Client::connect(&conn.socket, pinned, suite, Duration::from_secs(conn.timeout))
         .map_err(|e| (e.code().to_string(), e.to_string()))?;
+    let call = |client: &mut Client, request: &Request| {
+        client.call(request).map_err(|e| (e.code().to_string(), e.to_string()))
+    };
     let request = match cmd {
         IntentCommand::Ping => Request::Ping,
         IntentCommand::Preview { intent } => Request::Preview { intent: read_intent(intent)? },
-        IntentCommand::Submit { intent } => Request::Submit { intent: read_intent(intent)? },
-        IntentCommand::Approve { request_id } => Request::Approve { request_id: request_id.clone() },
-        IntentCommand::Deny { request_id, reason } => {
-            Request::Deny { request_id: request_id.clone(), reason: reason.clone() }
+        IntentCommand::Submit { intent } | IntentCommand::Sign { intent, .. } => {
+            Request::Submit { intent: read_intent(intent)? }
         }
-        IntentCommand::Status { request_id } => Request::Status { request_id: request_id.clone() },
+        IntentCommand::Approvals(a) => match a {
+            ApprovalsCommand::List => Request::Approvals,
+            ApprovalsCommand::Show { request_id } => Request::Show { request_id: request_id.clone() },
+            ApprovalsCommand::Approve { request_id, intent_hash } => {
+                Request::Approve { request_id: request_id.clone(), intent_hash: intent_hash.clone() }
+            }
+            ApprovalsCommand::Deny { request_id, reason } => {
+                Request::Deny { request_id: request_id.clone(), reason: reason.clone() }
+            }
+        },
+        IntentCommand::Key(KeyCommand::Create { name, kind }) => {
+            Request::KeyCreate { name: name.clone(), kind: kind.clone() }
+        }
+        IntentCommand::Key(KeyCommand::List) => Request::KeyList,
+        IntentCommand::Status { request_id: Some(id) } => Request::Status { request_id: id.clone() },
+        IntentCommand::Status { request_id: None } => Request::DaemonStatus,
+        IntentCommand::Settle { request_id, failed } => {
+            Request::Settle { request_id: request_id.clone(), settled: !failed }
+        }
     };
-    let response = client.call(&request).map_err(|e| (e.code().to_string(), e.to_string()))?;
+    let mut response = call(&mut client, &request)?;
+    if let (IntentCommand::Sign { wait, .. }, Response::Decision { request_id: Some(id), state, .. }) =
+        (cmd, &response)
+        && state == "AwaitUserApproval"
+        && *wait > 0
+    {
+        let id = id.clone();
+        eprintln!("keyward: waiting up to {wait} s for a person to approve request {id}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(*wait);
+        while std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+            response = call(&mut client, &Request::Status { request_id: id.clone() })?;
+            if !matches!(&response, Response::Decision { state, .. } if state == "AwaitUserApproval") {
+                break;
+            }
+        }
+    }
     let _ = client.close();
-    serde_json::to_string(&response).map_err(|_| ("CLI_OUTPUT".into(), "cannot print the answer".into()))
+    Ok(response)
 }
 
-pub(crate) fn run(conn: &Connection, cmd: &IntentCommand) -> ExitCode {
+pub(crate) fn run(conn: &Connection, cmd: &IntentCommand, json: bool) -> ExitCode {
     match run_inner(conn, cmd) {
-        Ok(line) => {
-            println!("{line}");
+        Ok(response) => {
+            if json {
+                match serde_json::to_string(&response) {
+                    Ok(line) => println!("{line}"),
+                    Err(_) => return crate::fail("CLI_OUTPUT", "cannot print the answer"),
+                }
+            } else {
+                print!("{}", crate::human::response(&response));
+            }
             ExitCode::SUCCESS
         }
         Err((code, message)) => {
             let message = message.strip_prefix(&format!("{code}: ")).unwrap_or(&message).to_string();
-            eprintln!("keyward: {code}: {message}");
-            ExitCode::from(1)
+            crate::fail(&code, &message)
         }
     }
 }

@@ -6,12 +6,16 @@
 //! on the operator's machine (`keyward kes …`) are carried out by a separate,
 //! self-hardening helper binary next to this one (`keyward-kes`), which this
 //! process replaces itself with. Vault and migration commands are carried
-//! out by `keywardd` itself, the only binary that unseals. Intent commands
-//! (`ping`, `preview`, `submit`, `approve`, `deny`, `status`) talk to the
-//! running `keywardd` over its socket ([`intents`]).
+//! out by `keywardd` itself, the only binary that unseals, and so is
+//! `keyward init`. Intent commands (`ping`, `preview`, `submit`, `sign`,
+//! `approvals`, `key`, `status`, `settle`) talk to the running `keywardd`
+//! over its socket ([`intents`]); `audit` reads the audit log ([`audit`]).
+//! Every command prints text, or one JSON document with `--json`.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod helper;
+mod human;
 mod intents;
 
 use std::ffi::OsString;
@@ -24,6 +28,9 @@ use clap::{Parser, Subcommand};
 struct Args {
     #[command(flatten)]
     connection: intents::Connection,
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +60,17 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Create the vault (sealed under the TPM), the signer's identity key and
+    /// its pin file, the ledger and the audit log from a keywardd
+    /// configuration: `keyward init --config PATH`. Carried out by `keywardd`.
+    #[command(disable_help_flag = true)]
+    Init {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Verify the audit log's hash chain, or explain one request.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     #[command(flatten)]
     Intent(intents::IntentCommand),
 }
@@ -67,6 +85,20 @@ fn main() -> ExitCode {
         Command::Kes { args } => helper::exec(helper::KES, &args),
         Command::Vault { args } => helper::exec(helper::SIGNER, &with_subcommand("vault", args)),
         Command::Migrate { args } => helper::exec(helper::SIGNER, &with_subcommand("migrate", args)),
-        Command::Intent(cmd) => intents::run(&args.connection, &cmd),
+        Command::Init { args: rest } => {
+            let mut a = rest;
+            if args.json {
+                a.push("--json".into());
+            }
+            helper::exec(helper::SIGNER, &with_subcommand("init", a))
+        }
+        Command::Audit(cmd) => audit::run(&cmd, args.json),
+        Command::Intent(cmd) => intents::run(&args.connection, &cmd, args.json),
     }
+}
+
+/// Prints `keyward: CODE: message` and returns exit status 1.
+pub(crate) fn fail(code: &str, message: &str) -> ExitCode {
+    eprintln!("keyward: {code}: {message}");
+    ExitCode::from(1)
 }

@@ -35,11 +35,46 @@ pub struct Options {
     pub ipc: String,
     /// The `[[peer]]` tables.
     pub peers: String,
+    /// Lines of `[signing]`.
+    pub signing: String,
+    /// The policy file's text.
+    pub policy: String,
 }
+
+/// The policy the tests run under unless they say otherwise (strict).
+pub const TEST_POLICY: &str = r#"policy_id = "harness-1"
+profile = "strict"
+
+[global]
+max_requests_per_minute = 100000
+allowed_chains = ["solana:mainnet"]
+allowed_schemes = ["v1-solana-exact", "v2-solana-exact"]
+trusted_authorities = ["https://facilitator.example"]
+
+[global.assets.usdc]
+per_tx_cap = 1000000
+daily_cap = 100000000
+
+[user]
+max_requests_per_minute = 100000
+confirm_new_destination = false
+confirm_authority_change = true
+approval_ttl_s = 300
+
+[user.assets.usdc]
+per_tx_limit = 100000
+daily_limit = 50000000
+"#;
 
 impl Default for Options {
     fn default() -> Self {
-        Options { daemon: String::new(), ipc: String::new(), peers: "[[peer]]\nuid = 0\nrole = \"admin\"\n".into() }
+        Options {
+            daemon: String::new(),
+            ipc: String::new(),
+            peers: "[[peer]]\nuid = 0\nrole = \"admin\"\n".into(),
+            signing: String::new(),
+            policy: TEST_POLICY.replace("profile = \"strict\"", "profile = \"compat\""),
+        }
     }
 }
 
@@ -51,6 +86,8 @@ pub struct Daemon {
     pub socket: PathBuf,
     pub pin_file: PathBuf,
     pub audit_log: PathBuf,
+    pub policy_file: PathBuf,
+    pub state_dir: PathBuf,
     pub config: PathBuf,
     pub vault_dir: PathBuf,
     pub stderr: PathBuf,
@@ -89,17 +126,24 @@ impl Daemon {
         .map_err(|e| err("vault init", &e))?;
         let socket = dir.path().join("run/keywardd.sock");
         let pin_file = dir.path().join("signer.pub");
-        let audit_log = dir.path().join("audit/ipc.jsonl");
+        let audit_log = dir.path().join("audit/audit.jsonl");
+        let policy_file = dir.path().join("policy.toml");
+        let state_dir = dir.path().join("state");
+        std::fs::write(&policy_file, &options.policy).map_err(|e| err("policy", &e))?;
         let config = dir.path().join("keywardd.toml");
         let text = format!(
-            "[daemon]\nsocket = {:?}\npin_file = {:?}\naudit_log = {:?}\n{}\n[vault]\ndir = {:?}\ntcti = {:?}\n[ipc]\n{}\n{}",
+            "[daemon]\nsocket = {:?}\npin_file = {:?}\naudit_log = {:?}\npolicy_file = {:?}\nstate_dir = {:?}\n{}\n\
+             [vault]\ndir = {:?}\ntcti = {:?}\n[ipc]\n{}\n[signing]\n{}\n{}",
             socket,
             pin_file,
             audit_log,
+            policy_file,
+            state_dir,
             options.daemon,
             vault_dir,
             tpm.tcti(),
             options.ipc,
+            options.signing,
             options.peers
         );
         std::fs::File::create(&config).and_then(|mut f| f.write_all(text.as_bytes())).map_err(|e| err("config", &e))?;
@@ -109,6 +153,8 @@ impl Daemon {
             socket,
             pin_file,
             audit_log,
+            policy_file,
+            state_dir,
             config,
             vault_dir,
             stderr,
@@ -187,12 +233,13 @@ impl Daemon {
         Ok((s, channel))
     }
 
-    /// Every audit event so far.
+    /// Every audit event so far (the `rec` of each chained record).
     pub fn audit(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.audit_log)
             .unwrap_or_default()
             .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|mut l| l.get_mut("rec").map(serde_json::Value::take))
             .collect()
     }
 
@@ -256,10 +303,23 @@ pub fn answer(s: &mut UnixStream) -> Result<Vec<u8>, String> {
 
 /// One sealed `submit` request record (intent `{"n": n}`) on `channel`.
 pub fn sealed_submit(channel: &mut Channel, n: usize) -> Vec<u8> {
-    let body = serde_json::to_vec(&Request::Submit { intent: serde_json::json!({ "n": n }) }).expect("serialisable");
+    let body = serde_json::to_vec(&Request::Submit { intent: x402_intent(&format!("sealed-{n}"), 1000) }).expect("serialisable");
     let mut records = channel.seal(msg::REQUEST, &body, &SystemClock::default()).expect("an open channel seals");
     assert_eq!(records.len(), 1, "a fresh channel does not re-key");
     records.remove(0)
+}
+
+/// A valid agent-lane x402 intent under [`TEST_POLICY`]: key `hot`, asset
+/// `usdc`, a trusted facilitator, expiring an hour from now.
+pub fn x402_intent(idempotency_key: &str, amount: u64) -> serde_json::Value {
+    serde_json::json!({
+        "actor": "agent", "action": "x402_payment", "key": "hot", "chain_id": "solana:mainnet",
+        "asset_id": "usdc", "amount_atomic": amount.to_string(), "max_amount_atomic": amount.to_string(),
+        "payee": "MerchantPayee111", "rationale": "pay for one API call", "idempotency_key": idempotency_key,
+        "request_expiry": unix_now() + 3600, "correlation_id": "test",
+        "message_hex": format!("{:016x}", amount),
+        "x402": {"scheme_id": "v2-solana-exact", "payment_authority": "https://facilitator.example"}
+    })
 }
 
 /// `SIGTERM`, for [`Daemon::signal_and_wait`].

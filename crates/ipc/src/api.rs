@@ -36,10 +36,12 @@ impl Role {
     /// Whether a peer in this role may send `request`. An agent can never
     /// approve or deny; an approver cannot submit.
     pub fn permits(self, request: &Request) -> bool {
+        use Request::*;
         match request {
-            Request::Ping | Request::Status { .. } => true,
-            Request::Preview { .. } | Request::Submit { .. } => matches!(self, Role::Agent | Role::Admin),
-            Request::Approve { .. } | Request::Deny { .. } => matches!(self, Role::Approver | Role::Admin),
+            Ping | Status { .. } | DaemonStatus => true,
+            Preview { .. } | Submit { .. } | Settle { .. } => matches!(self, Role::Agent | Role::Admin),
+            Approvals | Show { .. } | Approve { .. } | Deny { .. } => matches!(self, Role::Approver | Role::Admin),
+            KeyCreate { .. } | KeyList => self == Role::Admin,
         }
     }
 }
@@ -51,23 +53,51 @@ pub enum Request {
     /// Who am I to the signer (uid, role, session).
     Ping,
     /// What would the signer decide for this intent? Nothing is recorded.
-    Preview {
-        intent: serde_json::Value,
-    },
-    /// Decide this intent and, if allowed, act on it.
-    Submit {
-        intent: serde_json::Value,
-    },
-    Approve {
-        request_id: String,
-    },
-    Deny {
-        request_id: String,
-        reason: Option<String>,
-    },
-    Status {
-        request_id: String,
-    },
+    Preview { intent: serde_json::Value },
+    /// Decide this intent and, if allowed, sign it.
+    Submit { intent: serde_json::Value },
+    /// Requests waiting for a person.
+    Approvals,
+    /// One request, as an approver sees it.
+    Show { request_id: String },
+    /// Approve the request whose intent hashes to `intent_hash` (the hash
+    /// the approver was shown: an approval never covers another intent).
+    Approve { request_id: String, intent_hash: String },
+    Deny { request_id: String, reason: Option<String> },
+    /// Where a request is in its lifecycle.
+    Status { request_id: String },
+    /// The caller reports what became of a signed request.
+    Settle { request_id: String, settled: bool },
+    /// Create a signing key in the vault (`ed25519`).
+    KeyCreate { name: String, kind: String },
+    KeyList,
+    /// The daemon's counters, audit head and key-window figures.
+    DaemonStatus,
+}
+
+/// A request as an approver is shown it. Public values only; the rationale
+/// has been through the redaction filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingView {
+    pub request_id: String,
+    pub intent_hash: String,
+    pub state: String,
+    pub actor: String,
+    pub action: String,
+    pub key: String,
+    pub payee: String,
+    pub amount_atomic: String,
+    pub asset_id: String,
+    pub chain_id: String,
+    pub scheme_id: Option<String>,
+    pub payment_authority: Option<String>,
+    /// The rationale (redacted) and why a person is asked.
+    pub rationale: String,
+    pub reason_code: String,
+    pub reason: String,
+    /// Unix seconds after which the request expires.
+    pub expires_at: u64,
 }
 
 /// One answer.
@@ -80,19 +110,38 @@ pub enum Response {
         /// The session id, hex.
         session: String,
     },
-    /// A decision with exactly one reason code and the layer that decided.
+    /// A decision (or a request's current state) with exactly one reason
+    /// code and the layer that decided.
     Decision {
         /// Absent for a preview.
         request_id: Option<String>,
+        intent_hash: Option<String>,
+        /// `auto_approve`, `approve_user_path`, `prompt`, `deny`, `expire`.
         decision: String,
-        reason_code: String,
-        layer: String,
-        detail: String,
-    },
-    Status {
-        request_id: String,
+        /// The lifecycle state (`Submitted`, `AwaitUserApproval`, ...).
         state: String,
         reason_code: String,
+        layer: String,
+        policy_id: String,
+        detail: String,
+        /// Hex Ed25519 signature over the intent's message, once signed.
+        signature: Option<String>,
+        /// Hex public key that verifies `signature`.
+        public_key: Option<String>,
+    },
+    Pending {
+        requests: Vec<PendingView>,
+    },
+    Key {
+        name: String,
+        key_kind: String,
+        public_key: String,
+    },
+    Keys {
+        names: Vec<String>,
+    },
+    Daemon {
+        status: serde_json::Value,
     },
 }
 

@@ -1,6 +1,48 @@
 //! Intents, the decision table and reason codes: a pure, deterministic
-//! function from (intent, policy, context) to a decision with exactly one
-//! reason code. No I/O, no keys.
+//! function from (intent, policy, usage) to a decision with exactly one
+//! reason code and the layer that decided. No I/O, no clock, no keys: the
+//! daemon supplies the time and the spend ledger's view, so the same inputs
+//! always give the same decision and a recorded decision can be replayed.
 //!
-//! The engine arrives with the policy issue.
+//! * [`intent`]: the caller's intent, strictly parsed and canonicalized into
+//!   bytes with one hash ([`intent::CanonicalIntent::hash`]), the value every
+//!   approval and every audit record binds to.
+//! * [`config`]: the policy file (TOML), validated strictly.
+//! * [`decide`]: the decision table of docs/policy.md.
+//! * [`codes`]: reason codes (append-only) and layers.
+//! * [`redact`]: the filter that keeps secrets out of free-text fields.
+//! * [`audit`]: the hash-chained audit-log format and its verifier, shared by
+//!   the daemon that writes it and the CLI that checks it.
 #![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod codes;
+pub mod config;
+pub mod decide;
+pub mod intent;
+pub mod redact;
+
+pub use codes::{Layer, Outcome, ReasonCode};
+pub use config::{Policy, PolicyError};
+pub use decide::{Decision, Usage, decide};
+pub use intent::{CanonicalIntent, IntentError};
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Parses lower- or upper-case hex; `None` on odd length or a non-hex digit.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    s.as_bytes().chunks(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
+}

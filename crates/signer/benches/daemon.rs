@@ -29,12 +29,21 @@ use ipc::frame::{MAX_FRAME, read_frame, write_frame};
 
 const KEYWARDD: &str = env!("CARGO_BIN_EXE_keywardd");
 
-/// A preview request whose JSON body is exactly 256 bytes.
+/// A preview request whose JSON body is exactly 256 bytes: a valid intent
+/// for a chain the policy does not allow, so the signer parses, canonicalizes
+/// and decides it (a denial; previews write nothing) and the benchmark
+/// measures the transport, not the disk.
 fn request_256() -> Vec<u8> {
     let mut pad = String::new();
     loop {
-        let body = serde_json::to_vec(&Request::Preview { intent: serde_json::json!({ "pad": pad }) }).unwrap();
-        if body.len() == 256 {
+        let intent = serde_json::json!({
+            "actor": "agent", "action": "sign", "key": "k", "chain_id": "bench:none", "amount_atomic": 0,
+            "max_amount_atomic": 0, "rationale": pad, "idempotency_key": "b", "request_expiry": 4_000_000_000u64,
+            "message_hex": "00"
+        });
+        let body = serde_json::to_vec(&Request::Preview { intent }).unwrap();
+        if body.len() >= 256 {
+            assert_eq!(body.len(), 256, "the padding reaches 256 exactly");
             return body;
         }
         pad.push('x');
@@ -101,10 +110,15 @@ fn plaintext_server(path: &Path) {
                     let answer = match parse_request(&body) {
                         Ok(Request::Preview { .. }) => serde_json::to_vec(&Response::Decision {
                             request_id: None,
+                            intent_hash: None,
                             decision: "deny".into(),
-                            reason_code: "DENY_USER_POLICY".into(),
+                            state: "PolicyEvaluated".into(),
+                            reason_code: "DENY_GLOBAL_LIMIT".into(),
                             layer: "global_defaults".into(),
-                            detail: "no policy engine is loaded in this build; keywardd denies every intent".into(),
+                            policy_id: "harness-1".into(),
+                            detail: "global.chain_allowed".into(),
+                            signature: None,
+                            public_key: None,
                         })
                         .unwrap(),
                         _ => b"{}".to_vec(),

@@ -43,6 +43,18 @@ enum Command {
         #[arg(long, default_value = "/etc/keyward/keywardd.toml")]
         config: std::path::PathBuf,
     },
+    /// Create the vault, the signer identity, the ledger and the audit log.
+    Init {
+        #[arg(long, default_value = "/etc/keyward/keywardd.toml")]
+        config: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the Mermaid diagrams of the state machines (docs/diagrams).
+    Diagrams {
+        #[arg(long, default_value = "docs/diagrams")]
+        out: std::path::PathBuf,
+    },
 }
 
 /// `migrate --env NAME` reads legacy secrets from environment variables,
@@ -77,5 +89,13 @@ fn main() -> ExitCode {
         Command::Vault(cmd) => operator::run_vault(&args.vault, &cmd),
         Command::Migrate(m) => operator::run_migrate(&args.vault, &m, env),
         Command::Run { config } => signer::daemon::run(&config, &hardening),
+        Command::Init { config, json } => signer::daemon::init(&config, json),
+        Command::Diagrams { out } => match signer::daemon::diagrams::write(&out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("keywardd: KW_DIAGRAMS_WRITE_FAILED: {}: {}", out.display(), e.kind());
+                ExitCode::from(1)
+            }
+        },
     }
 }

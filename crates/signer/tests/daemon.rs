@@ -85,11 +85,11 @@ fn peers_are_identified_by_the_kernel_before_any_handshake_rt004() {
         "the refused peer got further than the credential check"
     );
     // The mapped unprivileged UID gets in, as an agent, and may not approve.
-    let agent = run_as(AGENT_UID, &["ping"]);
+    let agent = run_as(AGENT_UID, &["--json", "ping"]);
     assert!(agent.status.success(), "{}", String::from_utf8_lossy(&agent.stderr));
     let pong: serde_json::Value = serde_json::from_slice(&agent.stdout).unwrap();
     assert_eq!((pong["uid"].as_u64(), pong["role"].as_str()), (Some(AGENT_UID as u64), Some("agent")));
-    let approve = run_as(AGENT_UID, &["approve", "00"]);
+    let approve = run_as(AGENT_UID, &["approvals", "approve", "00", "--intent-hash", "00"]);
     assert!(String::from_utf8_lossy(&approve.stderr).contains("DENY_ROLE_NOT_PERMITTED"));
     assert!(d.wait_for("request_refused", Duration::from_secs(5), |e| e["uid"] == AGENT_UID));
     // Root, mapped to admin, is unaffected.

@@ -6,11 +6,11 @@
 //! After every test the test's directories are scanned for the plaintext of
 //! every legacy secret.
 
-use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::rc::Rc;
 
 use signer::fallback::{LegacyLocations, resolve};
 use signer::legacy::CapturedEnv;
@@ -164,21 +164,21 @@ fn migrate_child() {
     let tcti = std::env::var("KW_MIG_TCTI").unwrap();
     let crash_at: Option<usize> = std::env::var("KW_MIG_CRASH_AT").ok().map(|s| s.parse().unwrap());
     let mut v = Vault::open(config(tcti, &dir)).unwrap();
-    let seen = Rc::new(Cell::new(0usize));
+    let seen = Arc::new(AtomicUsize::new(0));
     let tick = {
         let seen = seen.clone();
         move || {
-            if Some(seen.get()) == crash_at {
+            if Some(seen.load(Ordering::SeqCst)) == crash_at {
                 let _ = Command::new("kill").args(["-9", &std::process::id().to_string()]).status();
                 std::thread::sleep(std::time::Duration::from_secs(10));
             }
-            seen.set(seen.get() + 1);
+            seen.fetch_add(1, Ordering::SeqCst);
         }
     };
     let t = tick.clone();
     v.set_checkpoint_hook(Box::new(move |_| t()));
     migrate::run(&mut v, &plan(vec![dir.join("legacy")], true), |_| tick()).unwrap();
-    println!("checkpoints={}", seen.get());
+    println!("checkpoints={}", seen.load(Ordering::SeqCst));
 }
 
 fn run_child(dir: &Path, tpm: &Swtpm, crash_at: Option<usize>) -> std::process::Child {

@@ -125,7 +125,7 @@ struct Session {
 }
 
 /// Called at each [`Checkpoint`] (progress reporting; crash tests).
-pub type CheckpointHook = Box<dyn FnMut(Checkpoint)>;
+pub type CheckpointHook = Box<dyn FnMut(Checkpoint) + Send>;
 
 pub struct Vault {
     config: VaultConfig,

@@ -1,48 +1,108 @@
-//! Connection-level audit events: one JSON object per line, appended to the
-//! audit log and fsynced before the daemon acts on the event (a refused peer
-//! is recorded before it is dropped). Fields are public values only: uids,
-//! pids, roles, session ids, stable codes. Never a payload, never a key.
+//! The audit log: append-only NDJSON, every record hash-chained to the one
+//! before it (format: docs/audit-log.md, code: `policy::audit`) and fsynced
+//! before the daemon acts on it or answers (group commit, [`Journal`]).
 //!
-//! The hash-chained decision log of the policy issue builds on this file.
+//! Fields are public values only: uids, pids, roles, session and request
+//! ids, stable codes, intent hashes, amounts, payees. Free text (an intent's
+//! rationale, a denial's reason) goes through `policy::redact` first.
+//! Never a payload, never a key.
+//!
+//! At start-up the existing chain is verified; a broken chain refuses the
+//! start (`KW_AUDIT_CHAIN_BROKEN`), because appending to it would launder
+//! the tampering. A torn last line (a crash mid-write) is cut off and the
+//! cut is itself recorded.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
+use super::journal::{Journal, JournalFailed};
+
+/// The chain's tip.
+#[derive(Debug)]
+pub struct Chain {
+    seq: u64,
+    head: String,
+}
+
 #[derive(Debug)]
 pub struct AuditLog {
-    file: Mutex<File>,
+    journal: Journal<Chain>,
+}
+
+/// Why the audit log could not be opened.
+#[derive(Debug)]
+pub enum AuditOpenError {
+    Io(std::io::Error),
+    Broken(policy::audit::ChainBreak),
+}
+
+impl std::fmt::Display for AuditOpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuditOpenError::Io(e) => write!(f, "{e}"),
+            AuditOpenError::Broken(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl AuditOpenError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuditOpenError::Io(_) => "KW_AUDIT_OPEN_FAILED",
+            AuditOpenError::Broken(_) => "KW_AUDIT_CHAIN_BROKEN",
+        }
+    }
 }
 
 impl AuditLog {
-    pub fn open(path: &Path) -> std::io::Result<AuditLog> {
-        if let Some(dir) = path.parent() {
-            super::fsutil::ensure_dir(dir, 0o750)?;
+    pub fn open(path: &Path) -> Result<AuditLog, AuditOpenError> {
+        let mut verdict = Ok(policy::audit::Verified { records: 0, head: policy::audit::GENESIS.into() });
+        let opened = Journal::open(path, |text| {
+            verdict = policy::audit::verify(text);
+            let v = verdict.clone().unwrap_or(policy::audit::Verified { records: 0, head: String::new() });
+            Chain { seq: v.records, head: v.head }
+        })
+        .map_err(AuditOpenError::Io)?;
+        verdict.map_err(AuditOpenError::Broken)?;
+        let log = AuditLog { journal: opened.journal };
+        if opened.torn_bytes > 0 {
+            log.record("audit_tail_repaired", serde_json::json!({"torn_bytes": opened.torn_bytes}));
         }
-        let file = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
-        Ok(AuditLog { file: Mutex::new(file) })
+        Ok(log)
     }
 
-    /// Records `event` with `fields` (an object). Failure to write is
-    /// reported to stderr; the caller still refuses what it was refusing.
-    pub fn record(&self, event: &str, fields: Value) {
+    /// Appends `event` with `fields` (an object) and returns once it is
+    /// durable. Failure is reported to stderr and returned.
+    pub fn try_record(&self, event: &str, fields: Value) -> Result<(), JournalFailed> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let mut line = Map::new();
-        line.insert("ts_ms".into(), Value::from(now.as_millis() as u64));
-        line.insert("event".into(), Value::from(event));
+        let mut rec = Map::new();
+        rec.insert("ts_ms".into(), Value::from(now.as_millis() as u64));
+        rec.insert("event".into(), Value::from(event));
         if let Value::Object(f) = fields {
-            line.extend(f);
+            rec.extend(f);
         }
-        let mut text = Value::Object(line).to_string();
-        text.push('\n');
-        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        if f.write_all(text.as_bytes()).and_then(|()| f.sync_data()).is_err() {
+        let rec = Value::Object(rec);
+        let r = self.journal.append(|chain| {
+            let (line, hash) = policy::audit::seal(chain.seq + 1, &chain.head, &rec);
+            chain.seq += 1;
+            chain.head = hash;
+            (line.into_bytes(), ())
+        });
+        if r.is_err() {
             eprintln!("keywardd: KW_AUDIT_WRITE_FAILED: could not append event {event}");
         }
+        r
+    }
+
+    /// [`AuditLog::try_record`] for events whose refusal happens anyway.
+    pub fn record(&self, event: &str, fields: Value) {
+        let _ = self.try_record(event, fields);
+    }
+
+    /// (records, head hash): the anchor `status` reports.
+    pub fn head(&self) -> (u64, String) {
+        self.journal.with_state(|c| (c.seq, c.head.clone()))
     }
 }

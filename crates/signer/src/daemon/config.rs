@@ -19,6 +19,8 @@ pub struct Config {
     pub vault: VaultSection,
     #[serde(default)]
     pub ipc: IpcSection,
+    #[serde(default)]
+    pub signing: SigningSection,
     /// Who may connect, and as what. Anyone else is dropped.
     #[serde(rename = "peer")]
     pub peers: Vec<PeerRule>,
@@ -33,8 +35,12 @@ pub struct DaemonSection {
     pub socket_group: Option<u32>,
     /// Where the signer's public key is written for clients to pin.
     pub pin_file: PathBuf,
-    /// The audit log (NDJSON, append-only, 0600).
+    /// The audit log (NDJSON, hash-chained, append-only, 0600).
     pub audit_log: PathBuf,
+    /// The policy file (docs/policy.md).
+    pub policy_file: PathBuf,
+    /// The spend ledger's directory (0750; `ledger.jsonl`, 0600).
+    pub state_dir: PathBuf,
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
     /// A client must complete the handshake within this time.
@@ -67,6 +73,21 @@ pub struct IpcSection {
     pub compat_aes_gcm: bool,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSection {
+    /// How long an unsealed signing key may stay in locked memory, in
+    /// milliseconds: 0 unseals for every signature; at most 5000.
+    #[serde(default = "defaults::unseal_window_ms")]
+    pub unseal_window_ms: u64,
+}
+
+impl Default for SigningSection {
+    fn default() -> Self {
+        SigningSection { unseal_window_ms: defaults::unseal_window_ms() }
+    }
+}
+
 /// One `[[peer]]`: exactly one of `uid` or `gid`, and a role.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +106,9 @@ mod defaults {
     }
     pub(super) fn idle_timeout_ms() -> u64 {
         60_000
+    }
+    pub(super) fn unseal_window_ms() -> u64 {
+        2_000
     }
 }
 
@@ -120,6 +144,8 @@ impl Config {
             ("daemon.socket", &d.socket),
             ("daemon.pin_file", &d.pin_file),
             ("daemon.audit_log", &d.audit_log),
+            ("daemon.policy_file", &d.policy_file),
+            ("daemon.state_dir", &d.state_dir),
             ("vault.dir", &self.vault.dir),
         ] {
             if !p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
@@ -135,6 +161,9 @@ impl Config {
         }
         if d.handshake_timeout_ms == 0 || d.idle_timeout_ms == 0 {
             return Err(ConfigError("daemon timeouts must be greater than zero".into()));
+        }
+        if self.signing.unseal_window_ms > 5_000 {
+            return Err(ConfigError("signing.unseal_window_ms must be at most 5000 (keys stay unsealed at most 5 s)".into()));
         }
         if self.peers.is_empty() {
             return Err(ConfigError("no [[peer]]: nobody could connect".into()));
@@ -181,7 +210,9 @@ mod tests {
         [daemon]
         socket = "/run/keyward/keywardd.sock"
         pin_file = "/var/lib/keyward/signer.pub"
-        audit_log = "/var/lib/keyward/audit/ipc.jsonl"
+        audit_log = "/var/lib/keyward/audit/audit.jsonl"
+        policy_file = "/etc/keyward/policy.toml"
+        state_dir = "/var/lib/keyward/state"
         [vault]
         dir = "/var/lib/keyward/vault"
         tcti = "device:/dev/tpmrm0"
@@ -197,6 +228,9 @@ mod tests {
     fn a_good_file_parses_with_defaults() {
         let c = Config::parse(GOOD).unwrap();
         assert_eq!(c.daemon.max_connections, 128);
+        assert_eq!(c.signing.unseal_window_ms, 2_000);
+        let long = GOOD.replace("[[peer]]\n        uid = 1001", "[signing]\n        unseal_window_ms = 5001\n        [[peer]]\n        uid = 1001");
+        assert!(Config::parse(&long).unwrap_err().0.contains("at most 5000"));
         assert_eq!(c.role_of(1001, 5), Some(Role::Agent));
         assert_eq!(c.role_of(7, 1002), Some(Role::Approver));
         assert_eq!(c.role_of(7, 7), None);

@@ -1,58 +1,40 @@
-//! The intent API as the signer answers it today.
+//! The intent API as the signer answers it: parse, check the role, decide,
+//! record, sign (docs/ipc-protocol.md "Application messages", docs/policy.md).
 //!
-//! The policy engine arrives with the policy issue. Until then the signer
-//! fails closed: every preview and submission is *denied* with
-//! `DENY_USER_POLICY` at the `global_defaults` layer, and nothing is signed.
-//! What is already real here is the part this issue owns: the role check
-//! (an agent can never approve, an approver can never submit; refused with
-//! `DENY_ROLE_NOT_PERMITTED` and an audit event), strict request parsing
-//! (`API_BAD_REQUEST`), and a bounded book of submitted requests so that
-//! `status`, `approve` and `deny` have something to refer to.
+//! Order for a submission, each step durable before the next:
+//!
+//! 1. the intent is canonicalized (`DENY_INVALID_X402_INTENT`); an agent
+//!    peer may only submit agent-lane intents (`DENY_ROLE_NOT_PERMITTED`);
+//! 2. under the ledger's lock: overdue approvals expire, the idempotency key
+//!    is looked up (same intent: the first request's outcome is returned and
+//!    nothing is signed again; a different intent: `DENY_REPLAY`), the policy
+//!    decides against the ledger's usage, and the decision, with its
+//!    reservation when it allows, is journaled;
+//! 3. the decision is audited (hash-chained, fsynced);
+//! 4. only an allowed request moves `Approved → Signing`: the key is
+//!    unsealed (or taken from its bounded window), the message signed, the
+//!    signature journaled and audited, and only then answered.
+//!
+//! A prompted request waits in `AwaitUserApproval` until an approver
+//! approves it *by its intent hash* (an approval never covers a different
+//! intent, RT-010), denies it, or its deadline passes (`EXPIRE_TTL_REACHED`).
+//! At approval time the global layer is consulted again, so a cap reached
+//! since the prompt still holds.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use ipc::api::{ApiError, Request, Response};
+use ipc::api::{ApiError, PendingView, Request, Response};
 use ipc::handshake::hex;
 use ipc::msg;
-use serde_json::json;
+use policy::codes::{Layer, Outcome, ReasonCode};
+use policy::intent::{Actor, CanonicalIntent};
+use policy::redact::redact;
+use serde_json::{Value, json};
 
+use super::journal::JournalFailed;
+use super::ledger::{self, Entry, Record};
+use super::lifecycle::{Input, State, state_name};
 use super::server::{Peer, Shared};
-
-/// How many request outcomes `status` remembers.
-const BOOK_CAPACITY: usize = 4096;
-
-const NO_POLICY: &str = "no policy engine is loaded in this build; keywardd denies every intent";
-
-#[derive(Debug, Clone)]
-struct Entry {
-    state: &'static str,
-    reason_code: &'static str,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct IntentDesk {
-    book: Mutex<(HashMap<String, Entry>, VecDeque<String>)>,
-}
-
-impl IntentDesk {
-    fn record(&self, id: &str, entry: Entry) {
-        let mut g = self.book.lock().unwrap_or_else(|p| p.into_inner());
-        let (map, order) = &mut *g;
-        if map.insert(id.to_string(), entry).is_none() {
-            order.push_back(id.to_string());
-            if order.len() > BOOK_CAPACITY
-                && let Some(old) = order.pop_front()
-            {
-                map.remove(&old);
-            }
-        }
-    }
-
-    fn get(&self, id: &str) -> Option<Entry> {
-        self.book.lock().unwrap_or_else(|p| p.into_inner()).0.get(id).cloned()
-    }
-}
 
 fn api_error(code: &str, message: &str) -> (u8, Vec<u8>) {
     let e = ApiError { code: code.into(), message: message.into() };
@@ -63,10 +45,85 @@ fn respond(r: &Response) -> (u8, Vec<u8>) {
     (msg::RESPONSE, serde_json::to_vec(r).unwrap_or_default())
 }
 
+fn journal_failed(_: JournalFailed) -> (u8, Vec<u8>) {
+    api_error("KW_LEDGER_WRITE_FAILED", "the spend ledger could not be written; nothing was signed")
+}
+
 fn new_request_id() -> Option<String> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).ok()?;
     Some(hex(&b))
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// What a caller is told about a request.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    id: String,
+    hash: String,
+    outcome: Outcome,
+    state: State,
+    code: ReasonCode,
+    layer: Layer,
+    detail: String,
+    signature: Option<String>,
+    public_key: Option<String>,
+}
+
+impl Snapshot {
+    fn of(e: &Entry) -> Snapshot {
+        Snapshot {
+            id: e.id.clone(),
+            hash: e.hash.clone(),
+            outcome: e.outcome,
+            state: e.lifecycle.state(),
+            code: e.code,
+            layer: e.layer,
+            detail: e.detail.clone(),
+            signature: e.signature.clone(),
+            public_key: e.public_key.clone(),
+        }
+    }
+
+    fn response(&self, policy_id: &str) -> Response {
+        Response::Decision {
+            request_id: Some(self.id.clone()),
+            intent_hash: Some(self.hash.clone()),
+            decision: self.outcome.name().into(),
+            state: state_name(self.state).into(),
+            reason_code: self.code.as_str().into(),
+            layer: self.layer.name().into(),
+            policy_id: policy_id.into(),
+            detail: self.detail.clone(),
+            signature: self.signature.clone(),
+            public_key: self.public_key.clone(),
+        }
+    }
+}
+
+fn pending_view(e: &Entry) -> PendingView {
+    let i = &e.intent;
+    PendingView {
+        request_id: e.id.clone(),
+        intent_hash: e.hash.clone(),
+        state: state_name(e.lifecycle.state()).into(),
+        actor: if i.actor == Actor::Agent { "agent".into() } else { "user".into() },
+        action: i.action.name().into(),
+        key: i.key.clone(),
+        payee: i.payee.clone(),
+        amount_atomic: i.amount_atomic.to_string(),
+        asset_id: i.asset_id.clone(),
+        chain_id: i.chain_id.clone(),
+        scheme_id: i.x402.as_ref().map(|x| x.scheme_id.clone()),
+        payment_authority: i.authority().map(str::to_owned),
+        rationale: redact(&i.rationale),
+        reason_code: e.code.as_str().into(),
+        reason: e.detail.clone(),
+        expires_at: e.deadline,
+    }
 }
 
 /// Answers one request payload: the record type and body to send back.
@@ -84,37 +141,444 @@ pub(crate) fn handle(shared: &Shared, peer: &Peer, session: &[u8; 16], payload: 
         );
         return api_error("DENY_ROLE_NOT_PERMITTED", "this peer's role may not make this request");
     }
-    let deny = |request_id: Option<String>| Response::Decision {
-        request_id,
-        decision: "deny".into(),
-        reason_code: "DENY_USER_POLICY".into(),
-        layer: "global_defaults".into(),
-        detail: NO_POLICY.into(),
-    };
     match request {
         Request::Ping => respond(&Response::Pong { uid: peer.uid, role: peer.role, session: hex(session) }),
-        Request::Preview { .. } => respond(&deny(None)),
-        Request::Submit { .. } => {
-            let Some(id) = new_request_id() else { return api_error("IPC_RANDOM_FAILED", "no randomness") };
-            shared.desk.record(&id, Entry { state: "denied", reason_code: "DENY_USER_POLICY" });
-            shared.audit.record(
-                "intent_decided",
-                json!({"uid": peer.uid, "role": peer.role.name(), "request_id": id,
-                       "decision": "deny", "reason_code": "DENY_USER_POLICY", "layer": "global_defaults"}),
-            );
-            respond(&deny(Some(id)))
-        }
-        Request::Status { request_id } => match shared.desk.get(&request_id) {
-            Some(e) => {
-                respond(&Response::Status { request_id, state: e.state.into(), reason_code: e.reason_code.into() })
-            }
-            None => api_error("API_REQUEST_NOT_FOUND", "no such request"),
+        Request::Preview { intent } => preview(shared, peer, &intent),
+        Request::Submit { intent } => submit(shared, peer, &intent),
+        Request::Approvals => approvals(shared),
+        Request::Show { request_id } => show(shared, &request_id),
+        Request::Approve { request_id, intent_hash } => approve(shared, peer, &request_id, &intent_hash),
+        Request::Deny { request_id, reason } => reject(shared, peer, &request_id, reason.as_deref()),
+        Request::Status { request_id } => status(shared, &request_id),
+        Request::Settle { request_id, settled } => settle(shared, peer, &request_id, settled),
+        Request::KeyCreate { name, kind } => key_create(shared, peer, &name, &kind),
+        Request::KeyList => match shared.keys.list() {
+            Ok(names) => respond(&Response::Keys { names }),
+            Err(e) => api_error(e.code.as_str(), &e.detail),
         },
-        Request::Approve { request_id } | Request::Deny { request_id, .. } => match shared.desk.get(&request_id) {
-            // Only a request awaiting approval can be approved or denied, and
-            // without a policy engine none ever waits.
-            Some(_) => api_error("DENY_INVALID_TRANSITION", "the request is not awaiting approval"),
-            None => api_error("API_REQUEST_NOT_FOUND", "no such request"),
-        },
+        Request::DaemonStatus => daemon_status(shared),
     }
+}
+
+/// Canonicalizes, and checks the lane against the peer's role.
+fn admit(shared: &Shared, peer: &Peer, intent: &Value, op: &str) -> Result<CanonicalIntent, (u8, Vec<u8>)> {
+    let intent = CanonicalIntent::from_json(intent).map_err(|e| {
+        shared.audit.record(
+            "intent_refused",
+            json!({"op": op, "uid": peer.uid, "role": peer.role.name(), "decision": "deny",
+                   "reason_code": "DENY_INVALID_X402_INTENT", "layer": "global_defaults", "field": e.field,
+                   "detail": e.why, "policy_id": shared.policy.id}),
+        );
+        respond(&Response::Decision {
+            request_id: None,
+            intent_hash: None,
+            decision: "deny".into(),
+            state: "Denied".into(),
+            reason_code: "DENY_INVALID_X402_INTENT".into(),
+            layer: "global_defaults".into(),
+            policy_id: shared.policy.id.clone(),
+            detail: format!("{}: {}", e.field, e.why),
+            signature: None,
+            public_key: None,
+        })
+    })?;
+    if intent.actor == Actor::User && peer.role == ipc::api::Role::Agent {
+        shared.audit.record(
+            "request_refused",
+            json!({"op": op, "uid": peer.uid, "role": peer.role.name(), "code": "DENY_ROLE_NOT_PERMITTED",
+                   "detail": "an agent peer submitted a user-lane intent"}),
+        );
+        return Err(api_error("DENY_ROLE_NOT_PERMITTED", "an agent peer may only submit agent-lane intents"));
+    }
+    Ok(intent)
+}
+
+fn preview(shared: &Shared, peer: &Peer, intent: &Value) -> (u8, Vec<u8>) {
+    let intent = match admit(shared, peer, intent, "preview") {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let d = shared.ledger.with_state(|book| policy::decide(&intent, &shared.policy, &book.usage(&intent, now())));
+    respond(&Response::Decision {
+        request_id: None,
+        intent_hash: Some(intent.hash()),
+        decision: d.outcome.name().into(),
+        state: "PolicyEvaluated".into(),
+        reason_code: d.code.as_str().into(),
+        layer: d.layer.name().into(),
+        policy_id: shared.policy.id.clone(),
+        detail: d.detail,
+        signature: None,
+        public_key: None,
+    })
+}
+
+enum Admitted {
+    New(policy::Decision),
+    Existing(Snapshot),
+    Conflict(String),
+}
+
+fn submit(shared: &Shared, peer: &Peer, intent: &Value) -> (u8, Vec<u8>) {
+    let intent = match admit(shared, peer, intent, "submit") {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let Some(id) = new_request_id() else { return api_error("KW_RANDOM_FAILED", "no randomness") };
+    let hash = intent.hash();
+    let now = now();
+    let ttl = shared.policy.user.approval_ttl_s;
+    let admitted = shared.ledger.append(|book| {
+        let mut lines = book.expire_due(now);
+        if let Some(e) = book.by_idempotency(&intent.idempotency_key) {
+            let out = if e.hash == hash { Admitted::Existing(Snapshot::of(e)) } else { Admitted::Conflict(e.id.clone()) };
+            return (lines, out);
+        }
+        let usage = book.usage(&intent, now);
+        let d = policy::decide(&intent, &shared.policy, &usage);
+        let rec = ledger::decided(&id, now, &intent, &hash, &d, ttl);
+        lines.extend(rec.line());
+        let _ = book.apply(rec);
+        (lines, Admitted::New(d))
+    });
+    let base = json!({"request_id": id, "correlation_id": intent.correlation_id, "uid": peer.uid, "pid": peer.pid,
+                      "role": peer.role.name(), "intent_hash": hash, "policy_id": shared.policy.id});
+    let audit = |event: &str, extra: Value| {
+        let mut v = base.clone();
+        if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        shared.audit.try_record(event, v)
+    };
+    match admitted {
+        Err(e) => journal_failed(e),
+        Ok(Admitted::Existing(s)) => {
+            let _ = audit("idempotent_replay", json!({"original_request_id": s.id, "state": state_name(s.state)}));
+            respond(&s.response(&shared.policy.id))
+        }
+        Ok(Admitted::Conflict(original)) => {
+            let _ = audit(
+                "intent_decided",
+                json!({"decision": "deny", "reason_code": "DENY_REPLAY", "layer": "lifecycle",
+                       "detail": "idempotency key already used for a different intent",
+                       "original_request_id": original}),
+            );
+            respond(&Response::Decision {
+                request_id: Some(id),
+                intent_hash: Some(hash),
+                decision: "deny".into(),
+                state: "Denied".into(),
+                reason_code: "DENY_REPLAY".into(),
+                layer: "lifecycle".into(),
+                policy_id: shared.policy.id.clone(),
+                detail: "idempotency key already used for a different intent".into(),
+                signature: None,
+                public_key: None,
+            })
+        }
+        Ok(Admitted::New(d)) => {
+            let i = &intent;
+            let recorded = audit(
+                "intent_decided",
+                json!({"actor": if i.actor == Actor::Agent { "agent" } else { "user" }, "action": i.action.name(),
+                       "key": i.key, "chain_id": i.chain_id, "asset_id": i.asset_id,
+                       "amount_atomic": i.amount_atomic.to_string(), "payee": i.payee,
+                       "scheme_id": i.x402.as_ref().map(|x| x.scheme_id.clone()),
+                       "payment_authority": i.authority(), "context_requires_approval": i.context_requires_approval,
+                       "rationale": redact(&i.rationale), "decision": d.outcome.name(),
+                       "reason_code": d.code.as_str(), "layer": d.layer.name(), "detail": d.detail,
+                       "trace": d.trace}),
+            );
+            if d.outcome.is_allow() {
+                if recorded.is_err() {
+                    fail(shared, &id, ReasonCode::FailSigning, "the audit log could not be written");
+                    return api_error("KW_AUDIT_WRITE_FAILED", "the audit log could not be written; nothing was signed");
+                }
+                sign_and_record(shared, &id);
+            }
+            snapshot_response(shared, &id)
+        }
+    }
+}
+
+fn snapshot_response(shared: &Shared, id: &str) -> (u8, Vec<u8>) {
+    match shared.ledger.with_state(|b| b.requests.get(id).map(Snapshot::of)) {
+        Some(s) => respond(&s.response(&shared.policy.id)),
+        None => api_error("API_REQUEST_NOT_FOUND", "no such request"),
+    }
+}
+
+fn fail(shared: &Shared, id: &str, code: ReasonCode, detail: &str) {
+    let r = Record::Failed { id: id.into(), code, detail: detail.into() };
+    let _ = shared.ledger.append(|b| {
+        let line = r.line();
+        let _ = b.apply(r);
+        (line, ())
+    });
+    shared.audit.record("signing_failed", json!({"request_id": id, "reason_code": code.as_str(), "detail": detail}));
+}
+
+/// `Approved → Signing → Submitted` (or `Failed`).
+fn sign_and_record(shared: &Shared, id: &str) {
+    let job = shared.ledger.with_state(|b| {
+        let e = b.requests.get(id)?;
+        ledger::check(e, Input::BeginSigning).ok()?;
+        Some((e.intent.key.clone(), e.intent.message.clone(), e.hash.clone(), e.intent.kes_period))
+    });
+    let Some((key, message, hash, kes_period)) = job else {
+        shared.audit.record(
+            "transition_refused",
+            json!({"request_id": id, "input": "BeginSigning", "code": "DENY_INVALID_TRANSITION"}),
+        );
+        return;
+    };
+    if kes_period.is_some() {
+        return fail(shared, id, ReasonCode::FailSigning, "KES keys are signed by the operator tool in this version");
+    }
+    match shared.keys.sign(&key, &message) {
+        Ok((sig, public)) => {
+            let r = Record::Signed { id: id.into(), signature: hex(&sig), public_key: hex(&public) };
+            let ok = shared.ledger.append(|b| {
+                let line = r.line();
+                let _ = b.apply(r);
+                (line, ())
+            });
+            if ok.is_err() {
+                return;
+            }
+            shared.audit.record(
+                "signed",
+                json!({"request_id": id, "intent_hash": hash, "key": key, "public_key": hex(&public),
+                       "signature": hex(&sig)}),
+            );
+        }
+        Err(e) => fail(shared, id, e.code, &e.detail),
+    }
+}
+
+fn approvals(shared: &Shared) -> (u8, Vec<u8>) {
+    let now = now();
+    let listed = shared.ledger.append(|b| {
+        let lines = b.expire_due(now);
+        let mut v: Vec<(&u64, PendingView)> = b
+            .requests
+            .values()
+            .filter(|e| e.lifecycle.state() == State::AwaitUserApproval)
+            .map(|e| (&e.ts, pending_view(e)))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(b.0).then(a.1.request_id.cmp(&b.1.request_id)));
+        (lines, v.into_iter().map(|(_, p)| p).collect())
+    });
+    match listed {
+        Ok(requests) => respond(&Response::Pending { requests }),
+        Err(e) => journal_failed(e),
+    }
+}
+
+fn show(shared: &Shared, id: &str) -> (u8, Vec<u8>) {
+    let now = now();
+    match shared.ledger.append(|b| (b.expire_due(now), b.requests.get(id).map(pending_view))) {
+        Ok(Some(v)) => respond(&Response::Pending { requests: vec![v] }),
+        Ok(None) => api_error("API_REQUEST_NOT_FOUND", "no such request"),
+        Err(e) => journal_failed(e),
+    }
+}
+
+fn status(shared: &Shared, id: &str) -> (u8, Vec<u8>) {
+    let now = now();
+    if let Err(e) = shared.ledger.append(|b| (b.expire_due(now), ())) {
+        return journal_failed(e);
+    }
+    snapshot_response(shared, id)
+}
+
+enum Verdict {
+    Done,
+    NotFound,
+    Invalid(State),
+    Mismatch,
+    PolicyNow(policy::Decision),
+}
+
+/// Runs a person's decision on a pending request under the ledger's lock.
+fn person_decides(shared: &Shared, peer: &Peer, id: &str, input: Input, bound_hash: Option<&str>) -> Verdict {
+    let now = now();
+    let r = shared.ledger.append(|b| {
+        let mut lines = b.expire_due(now);
+        let Some(e) = b.requests.get(id) else { return (lines, Verdict::NotFound) };
+        if ledger::check(e, input).is_err() {
+            return (lines, Verdict::Invalid(e.lifecycle.state()));
+        }
+        if let Some(h) = bound_hash {
+            if !secmem::ct::ct_eq_bytes(h.as_bytes(), e.hash.as_bytes()) {
+                return (lines, Verdict::Mismatch);
+            }
+            // The hard layer again: a cap reached or a trust list changed
+            // since the prompt still refuses.
+            let intent = e.intent.clone();
+            let d = policy::decide(&intent, &shared.policy, &b.usage(&intent, now));
+            if matches!(d.outcome, Outcome::Deny | Outcome::Expire) {
+                return (lines, Verdict::PolicyNow(d));
+            }
+        }
+        let r = if input == Input::UserApprove {
+            Record::Approved { id: id.into(), ts: now, by: peer.uid }
+        } else {
+            Record::Rejected { id: id.into(), ts: now, by: peer.uid }
+        };
+        lines.extend(r.line());
+        let _ = b.apply(r);
+        (lines, Verdict::Done)
+    });
+    r.unwrap_or(Verdict::NotFound)
+}
+
+fn refusal(shared: &Shared, peer: &Peer, id: &str, input: Input, v: Verdict) -> (u8, Vec<u8>) {
+    let op = if input == Input::UserApprove { "approve" } else { "deny" };
+    match v {
+        Verdict::Done => snapshot_response(shared, id),
+        Verdict::NotFound => api_error("API_REQUEST_NOT_FOUND", "no such request"),
+        Verdict::Invalid(from) => {
+            shared.audit.record(
+                "transition_refused",
+                json!({"request_id": id, "op": op, "uid": peer.uid, "role": peer.role.name(), "from": state_name(from),
+                       "input": super::lifecycle::input_name(input), "code": "DENY_INVALID_TRANSITION"}),
+            );
+            api_error("DENY_INVALID_TRANSITION", &format!("the request is {}, not awaiting approval", state_name(from)))
+        }
+        Verdict::Mismatch => {
+            shared.audit.record(
+                "approval_refused",
+                json!({"request_id": id, "uid": peer.uid, "role": peer.role.name(),
+                       "code": "API_APPROVAL_HASH_MISMATCH"}),
+            );
+            api_error(
+                "API_APPROVAL_HASH_MISMATCH",
+                "the approval names a different intent than the request holds; show it again and re-approve",
+            )
+        }
+        Verdict::PolicyNow(d) => {
+            shared.audit.record(
+                "approval_refused",
+                json!({"request_id": id, "uid": peer.uid, "role": peer.role.name(), "code": d.code.as_str(),
+                       "layer": d.layer.name(), "detail": d.detail}),
+            );
+            api_error(d.code.as_str(), &format!("the policy refuses this request now ({})", d.detail))
+        }
+    }
+}
+
+fn approve(shared: &Shared, peer: &Peer, id: &str, intent_hash: &str) -> (u8, Vec<u8>) {
+    let v = person_decides(shared, peer, id, Input::UserApprove, Some(intent_hash));
+    if !matches!(v, Verdict::Done) {
+        return refusal(shared, peer, id, Input::UserApprove, v);
+    }
+    let recorded = shared.audit.try_record(
+        "approved",
+        json!({"request_id": id, "intent_hash": intent_hash, "uid": peer.uid, "role": peer.role.name(),
+               "policy_id": shared.policy.id}),
+    );
+    if recorded.is_err() {
+        fail(shared, id, ReasonCode::FailSigning, "the audit log could not be written");
+        return api_error("KW_AUDIT_WRITE_FAILED", "the audit log could not be written; nothing was signed");
+    }
+    sign_and_record(shared, id);
+    snapshot_response(shared, id)
+}
+
+fn reject(shared: &Shared, peer: &Peer, id: &str, reason: Option<&str>) -> (u8, Vec<u8>) {
+    let v = person_decides(shared, peer, id, Input::UserDeny, None);
+    if !matches!(v, Verdict::Done) {
+        return refusal(shared, peer, id, Input::UserDeny, v);
+    }
+    shared.audit.record(
+        "rejected",
+        json!({"request_id": id, "uid": peer.uid, "role": peer.role.name(), "decision": "deny",
+               "reason_code": "DENY_USER_REJECTED", "layer": "context",
+               "reason": reason.map(|r| redact(&r.chars().take(1024).collect::<String>()))}),
+    );
+    snapshot_response(shared, id)
+}
+
+fn settle(shared: &Shared, peer: &Peer, id: &str, ok: bool) -> (u8, Vec<u8>) {
+    let input = if ok { Input::Settle } else { Input::Fail };
+    let r = shared.ledger.append(|b| {
+        let Some(e) = b.requests.get(id) else { return (vec![], Err(None)) };
+        if e.lifecycle.state() != State::Submitted {
+            return (vec![], Err(Some(e.lifecycle.state())));
+        }
+        let r = Record::Settled { id: id.into(), ok };
+        let line = r.line();
+        let _ = b.apply(r);
+        (line, Ok(()))
+    });
+    match r {
+        Ok(Ok(())) => {
+            shared.audit.record("settled", json!({"request_id": id, "uid": peer.uid, "settled": ok}));
+            snapshot_response(shared, id)
+        }
+        Ok(Err(None)) => api_error("API_REQUEST_NOT_FOUND", "no such request"),
+        Ok(Err(Some(from))) => {
+            shared.audit.record(
+                "transition_refused",
+                json!({"request_id": id, "op": "settle", "uid": peer.uid, "from": state_name(from),
+                       "input": super::lifecycle::input_name(input), "code": "DENY_INVALID_TRANSITION"}),
+            );
+            api_error("DENY_INVALID_TRANSITION", &format!("the request is {}, not Submitted", state_name(from)))
+        }
+        Err(e) => journal_failed(e),
+    }
+}
+
+fn key_create(shared: &Shared, peer: &Peer, name: &str, kind: &str) -> (u8, Vec<u8>) {
+    if kind != "ed25519" {
+        return api_error("KW_KEY_KIND_UNSUPPORTED", "keywardd creates ed25519 keys (KES keys: keyward kes)");
+    }
+    if vault::envelope::validate_name(&super::keys::vault_name(name)).is_err() || name.len() > 64 {
+        return api_error("KW_KEY_NAME_INVALID", "key names are 1-64 characters of [A-Za-z0-9._-]");
+    }
+    match shared.keys.create(name) {
+        Ok(public) => {
+            shared.audit.record(
+                "key_created",
+                json!({"name": name, "kind": kind, "public_key": hex(&public), "uid": peer.uid}),
+            );
+            respond(&Response::Key { name: name.into(), key_kind: kind.into(), public_key: hex(&public) })
+        }
+        Err(e) => api_error(e.code.as_str(), &e.detail),
+    }
+}
+
+fn daemon_status(shared: &Shared) -> (u8, Vec<u8>) {
+    let (records, head) = shared.audit.head();
+    let now = now();
+    let (states, spent) = shared.ledger.with_state(|b| {
+        let mut states = std::collections::BTreeMap::<&str, u64>::new();
+        for e in b.requests.values() {
+            *states.entry(state_name(e.lifecycle.state())).or_default() += 1;
+        }
+        let spent: serde_json::Map<String, Value> = shared
+            .policy
+            .global
+            .assets
+            .keys()
+            .map(|a| {
+                let (all, agent) = b.spent(now, a);
+                (a.clone(), json!({"all": all.to_string(), "agent": agent.to_string()}))
+            })
+            .collect();
+        (json!(states), spent)
+    });
+    let l = shared.keys.lifetimes();
+    let mean = if l.wiped == 0 { 0 } else { l.total_us / u128::from(l.wiped) };
+    respond(&Response::Daemon {
+        status: json!({
+            "policy_id": shared.policy.id, "policy_profile": format!("{:?}", shared.policy.profile).to_lowercase(),
+            "audit": {"records": records, "head": head},
+            "requests": states, "spent_today": spent,
+            "keys": {"unseal_window_ms": shared.keys.window().as_millis() as u64, "unseals": l.unseals,
+                     "wiped": l.wiped, "plaintext_lifetime_mean_us": mean as u64,
+                     "plaintext_lifetime_max_us": l.max_us as u64},
+        }),
+    })
 }

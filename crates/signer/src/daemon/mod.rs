@@ -5,9 +5,12 @@
 //! 1. process hardening (done first thing in `main`) and the strict-profile
 //!    self-check (`KW_SELFCHECK_FAILED`);
 //! 2. the configuration, parsed strictly ([`config`], `KW_CONFIG_INVALID`);
-//! 3. the audit log ([`audit`]);
+//! 3. the audit log ([`audit`]; a broken chain is `KW_AUDIT_CHAIN_BROKEN`),
+//!    the policy (`KW_POLICY_INVALID`) and the spend ledger ([`ledger`],
+//!    `KW_LEDGER_CORRUPT`), replayed so totals and idempotency survive;
 //! 4. the vault, and from it the signer's identity key ([`identity`]), whose
-//!    public half is written to the pin file;
+//!    public half is written to the pin file; the vault stays open for
+//!    signing ([`keys`]);
 //! 5. the socket: directory 0750, socket 0660, optional group
 //!    (`KW_SOCKET_FAILED`; `KW_ALREADY_RUNNING` if another daemon answers);
 //! 6. SIGTERM/SIGINT handlers;
@@ -18,9 +21,14 @@
 
 pub mod audit;
 pub mod config;
+pub mod diagrams;
 mod fsutil;
 pub mod identity;
 mod intents;
+pub mod journal;
+pub mod keys;
+pub mod ledger;
+pub mod lifecycle;
 pub mod sandbox;
 pub mod server;
 
@@ -99,8 +107,59 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
     };
     let audit = match AuditLog::open(&config.daemon.audit_log) {
         Ok(a) => a,
-        Err(e) => return die("KW_AUDIT_OPEN_FAILED", format!("{}: {e}", config.daemon.audit_log.display())),
+        Err(e) => return die(e.code(), format!("{}: {e}", config.daemon.audit_log.display())),
     };
+    let policy = match policy::Policy::load(&config.daemon.policy_file) {
+        Ok(p) => p,
+        Err(e) => return die("KW_POLICY_INVALID", &e.0),
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut replay_error = None;
+    let ledger_path = config.daemon.state_dir.join("ledger.jsonl");
+    let ledger = match journal::Journal::open(&ledger_path, |text| {
+        ledger::Book::replay(text, now).unwrap_or_else(|e| {
+            replay_error = Some(e);
+            ledger::Book::default()
+        })
+    }) {
+        Ok(o) => {
+            if let Some(e) = replay_error {
+                return die("KW_LEDGER_CORRUPT", e);
+            }
+            if o.torn_bytes > 0 {
+                audit.record("ledger_tail_repaired", json!({"torn_bytes": o.torn_bytes}));
+            }
+            o.journal
+        }
+        Err(e) => return die("KW_LEDGER_OPEN_FAILED", format!("{}: {e}", ledger_path.display())),
+    };
+    // Requests approved but never signed when the last run stopped: nothing
+    // left the daemon for them, so they fail and release their reservation.
+    let stuck = ledger.with_state(|b| std::mem::take(&mut b.recovered_failed));
+    for id in &stuck {
+        let r = ledger::Record::Failed {
+            id: id.clone(),
+            code: policy::ReasonCode::FailSigning,
+            detail: "keywardd stopped before signing".into(),
+        };
+        if ledger
+            .append(|b| {
+                let line = r.line();
+                let _ = b.apply(r);
+                (line, ())
+            })
+            .is_err()
+        {
+            return die("KW_LEDGER_WRITE_FAILED", ledger_path.display());
+        }
+        audit.record("recovered_failed", json!({"request_id": id, "reason_code": "FAIL_SIGNING"}));
+    }
+    let replayed = ledger.with_state(|b| b.replayed);
+    audit.record(
+        "policy_loaded",
+        json!({"policy_id": policy.id, "profile": format!("{:?}", policy.profile).to_lowercase(),
+               "warnings": policy.warnings, "ledger_requests": replayed, "recovered_failed": stuck.len()}),
+    );
     let scrubbed = &outcome.scrubbed_env;
     audit.record("starting", json!({"pid": std::process::id(), "env_scrubbed": scrubbed}));
     if config.vault.compat_no_pcr || config.vault.compat_aes_gcm || config.ipc.compat_aes_gcm {
@@ -110,21 +169,18 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
                    "ipc_aes_gcm": config.ipc.compat_aes_gcm}),
         );
     }
-    let identity = {
-        let mut vault = match Vault::open(vault_config(&config)) {
-            Ok(v) => v,
-            Err(e) => return die(e.code(), e),
-        };
-        match LockedIdentity::load_or_create(&mut vault) {
-            Ok((id, created)) => {
-                audit.record("identity_loaded", json!({"created": created}));
-                id
-            }
-            Err(e) => return die(e.code(), e),
-        }
-        // The vault (and its lock) is released here: nothing after start-up
-        // unseals in this version.
+    let mut vault = match Vault::open(vault_config(&config)) {
+        Ok(v) => v,
+        Err(e) => return die(e.code(), e),
     };
+    let identity = match LockedIdentity::load_or_create(&mut vault) {
+        Ok((id, created)) => {
+            audit.record("identity_loaded", json!({"created": created}));
+            id
+        }
+        Err(e) => return die(e.code(), e),
+    };
+    let keys = keys::Keys::new(vault, std::time::Duration::from_millis(config.signing.unseal_window_ms));
     if let Err(e) = identity.write_pin(&config.daemon.pin_file) {
         return die("KW_PIN_WRITE_FAILED", format!("{}: {e}", config.daemon.pin_file.display()));
     }
@@ -140,7 +196,7 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
     }
     let socket_dir: PathBuf = config.daemon.socket.parent().map(Path::to_path_buf).unwrap_or_default();
     let writable = vec![socket_dir, config.vault.dir.clone()];
-    let sandbox = match sandbox::enter(&writable) {
+    let sandbox = match sandbox::enter(&writable, &config.vault.tcti) {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_file(&config.daemon.socket);
@@ -153,12 +209,95 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
         json!({"socket": socket.display().to_string(), "landlock": sandbox.landlock, "seccomp": sandbox.seccomp,
                "max_connections": config.daemon.max_connections}),
     );
-    let shared = Arc::new(Shared::new(config, identity, audit, stopping));
+    let shared = Arc::new(Shared::new(config, identity, audit, stopping, (policy, ledger, keys)));
+    // The reaper keeps the unseal window: no key outlives it by more than
+    // one reaper interval.
+    let reaper = {
+        let shared = Arc::clone(&shared);
+        std::thread::Builder::new().name("key-reaper".into()).spawn(move || {
+            let interval = shared.keys.reap_interval();
+            while !shared.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(interval);
+                shared.keys.reap(false);
+            }
+        })
+    };
     server::serve(&listener, &shared);
+    if let Ok(r) = reaper {
+        let _ = r.join();
+    }
+    shared.keys.reap(true);
+    let l = shared.keys.lifetimes();
     drop(listener);
     let _ = std::fs::remove_file(&socket);
-    shared.audit.record("stopped", json!({"graceful": true}));
+    let (records, head) = shared.audit.head();
+    shared.audit.record(
+        "stopped",
+        json!({"graceful": true, "keys_unsealed": l.unseals, "keys_wiped": l.wiped,
+               "plaintext_lifetime_max_us": l.max_us as u64, "audit_records": records + 1, "audit_prev": head}),
+    );
     // Dropping the last reference wipes the identity key.
     drop(shared);
+    ExitCode::SUCCESS
+}
+
+/// `keywardd init --config PATH`: everything `run` needs, created once.
+///
+/// Creates (or, if present, opens and checks) the vault sealed under the
+/// configured TPM, the signer's identity key and pin file, the spend ledger
+/// and the audit log, after validating the configuration and the policy.
+/// Safe to re-run: nothing that exists is replaced.
+pub fn init(path: &Path, json_out: bool) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => return die("KW_CONFIG_INVALID", &e.0),
+    };
+    let policy = match policy::Policy::load(&config.daemon.policy_file) {
+        Ok(p) => p,
+        Err(e) => return die("KW_POLICY_INVALID", &e.0),
+    };
+    let audit = match AuditLog::open(&config.daemon.audit_log) {
+        Ok(a) => a,
+        Err(e) => return die(e.code(), format!("{}: {e}", config.daemon.audit_log.display())),
+    };
+    let (mut vault, vault_created) = match Vault::init(vault_config(&config)) {
+        Ok(v) => (v, true),
+        Err(vault::VaultError::AlreadyInitialised) => match Vault::open(vault_config(&config)) {
+            Ok(v) => (v, false),
+            Err(e) => return die(e.code(), e),
+        },
+        Err(e) => return die(e.code(), e),
+    };
+    let (identity, identity_created) = match LockedIdentity::load_or_create(&mut vault) {
+        Ok(x) => x,
+        Err(e) => return die(e.code(), e),
+    };
+    if let Err(e) = identity.write_pin(&config.daemon.pin_file) {
+        return die("KW_PIN_WRITE_FAILED", format!("{}: {e}", config.daemon.pin_file.display()));
+    }
+    let ledger_path = config.daemon.state_dir.join("ledger.jsonl");
+    if let Err(e) = journal::Journal::open(&ledger_path, |_| ()) {
+        return die("KW_LEDGER_OPEN_FAILED", format!("{}: {e}", ledger_path.display()));
+    }
+    let report = json!({
+        "ok": true, "vault": config.vault.dir.display().to_string(), "vault_created": vault_created,
+        "identity_created": identity_created, "pin_file": config.daemon.pin_file.display().to_string(),
+        "signer_key": ipc::handshake::hex(&ipc::StaticKey::public(&identity)),
+        "policy_id": policy.id, "ledger": ledger_path.display().to_string(),
+        "audit_log": config.daemon.audit_log.display().to_string(), "tcti": config.vault.tcti,
+    });
+    audit.record("initialized", report.clone());
+    if json_out {
+        println!("{report}");
+    } else {
+        println!(
+            "keyward initialized: vault {} ({}), signer key {} (pin file {}), policy {}",
+            config.vault.dir.display(),
+            if vault_created { "created" } else { "already present" },
+            report["signer_key"].as_str().unwrap_or(""),
+            config.daemon.pin_file.display(),
+            policy.id
+        );
+    }
     ExitCode::SUCCESS
 }

@@ -15,15 +15,22 @@
 //! Both are inherited by every thread spawned afterwards, which is why the
 //! daemon applies them before it spawns its first connection thread.
 //!
-//! The daemon does not reach the TPM after start-up in this version; the
-//! signing path of the policy issue widens exactly what it must (the TPM
-//! device or TCTI socket, its library directory) and says so here.
+//! Signing unseals keys through the TPM after start-up, so the sandbox
+//! admits exactly what that needs and nothing more:
+//!
+//! * the TPM itself: the device named by a `device:` TCTI (read-write), or a
+//!   TCP connect to the one port named by a `swtpm:`/`mssim:` TCTI (the
+//!   development TPM; every other port stays denied);
+//! * read and execute (never write) on the system library directories and
+//!   read on `/etc/ld.so.cache`, because libtss2's TCTI loader `dlopen`s its
+//!   transport library for every TPM context;
+//! * the `socket` and `connect` system calls (Landlock decides where to).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+    ABI, Access, AccessFs, AccessNet, NetPort, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
     path_beneath_rules,
 };
 use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
@@ -46,16 +53,42 @@ impl std::fmt::Display for SandboxError {
 
 /// Applies Landlock and then seccomp to the calling thread and every thread
 /// it creates afterwards.
-pub fn enter(writable_dirs: &[PathBuf]) -> Result<SandboxStatus, SandboxError> {
-    let landlock = landlock(writable_dirs)?;
+pub fn enter(writable_dirs: &[PathBuf], tcti: &str) -> Result<SandboxStatus, SandboxError> {
+    let landlock = landlock(writable_dirs, &TpmReach::of(tcti))?;
     seccomp()?;
     Ok(SandboxStatus { landlock, seccomp: "filter" })
 }
 
-fn landlock(dirs: &[PathBuf]) -> Result<&'static str, SandboxError> {
+/// How the daemon reaches its TPM, from the TCTI string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpmReach {
+    pub device: Option<PathBuf>,
+    pub tcp_port: Option<u16>,
+}
+
+impl TpmReach {
+    pub fn of(tcti: &str) -> TpmReach {
+        let (kind, conf) = tcti.split_once(':').unwrap_or((tcti, ""));
+        match kind {
+            "device" => TpmReach { device: Some(PathBuf::from(if conf.is_empty() { "/dev/tpmrm0" } else { conf })), tcp_port: None },
+            "swtpm" | "mssim" => {
+                let port = conf.split(',').find_map(|kv| kv.strip_prefix("port=")).and_then(|p| p.parse().ok());
+                TpmReach { device: None, tcp_port: Some(port.unwrap_or(2321)) }
+            }
+            _ => TpmReach { device: None, tcp_port: None },
+        }
+    }
+}
+
+/// Library directories libtss2's loader reads (and maps executable).
+const LIBRARY_DIRS: &[&str] = &["/usr/lib", "/lib", "/lib64", "/usr/lib64", "/usr/local/lib"];
+const LIBRARY_FILES: &[&str] = &["/etc/ld.so.cache"];
+
+fn landlock(dirs: &[PathBuf], tpm: &TpmReach) -> Result<&'static str, SandboxError> {
     let abi = ABI::V6;
     let err = |e: landlock::RulesetError| SandboxError(format!("landlock: {e}"));
-    let status = Ruleset::default()
+    let existing = |ps: &[&str]| ps.iter().map(PathBuf::from).filter(|p| p.exists()).collect::<Vec<_>>();
+    let mut ruleset = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
         .map_err(err)?
         .handle_access(AccessNet::from_all(abi))
@@ -66,8 +99,19 @@ fn landlock(dirs: &[PathBuf]) -> Result<&'static str, SandboxError> {
         .map_err(err)?
         .add_rules(path_beneath_rules(dirs, AccessFs::from_all(abi)))
         .map_err(err)?
-        .restrict_self()
+        .add_rules(path_beneath_rules(existing(LIBRARY_DIRS), AccessFs::from_read(abi)))
+        .map_err(err)?
+        .add_rules(path_beneath_rules(existing(LIBRARY_FILES), AccessFs::ReadFile))
         .map_err(err)?;
+    if let Some(dev) = &tpm.device {
+        ruleset = ruleset
+            .add_rules(path_beneath_rules([dev], AccessFs::ReadFile | AccessFs::WriteFile))
+            .map_err(err)?;
+    }
+    if let Some(port) = tpm.tcp_port {
+        ruleset = ruleset.add_rule(NetPort::new(port, AccessNet::ConnectTcp)).map_err(err)?;
+    }
+    let status = ruleset.restrict_self().map_err(err)?;
     match status.ruleset {
         RulesetStatus::FullyEnforced => Ok("fully_enforced"),
         RulesetStatus::PartiallyEnforced => Ok("partially_enforced"),
@@ -114,6 +158,9 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_recvmsg,
     libc::SYS_sendmsg,
     libc::SYS_accept4,
+    // The TPM transport (Landlock limits where a connection may go).
+    libc::SYS_socket,
+    libc::SYS_connect,
     libc::SYS_shutdown,
     libc::SYS_getsockopt,
     libc::SYS_setsockopt,
@@ -133,7 +180,11 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_fdatasync,
     libc::SYS_unlink,
     libc::SYS_unlinkat,
+    libc::SYS_rename,
     libc::SYS_renameat,
+    libc::SYS_mkdir,
+    libc::SYS_mkdirat,
+    libc::SYS_ftruncate,
     libc::SYS_renameat2,
     libc::SYS_getdents64,
     libc::SYS_flock,
@@ -145,6 +196,9 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_mprotect,
     libc::SYS_madvise,
     libc::SYS_mlock,
+    libc::SYS_mlock2,
+    // secmem's pool grows with new secret-memory pages (signing keys).
+    libc::SYS_memfd_secret,
     libc::SYS_munlock,
     // Threads, time, randomness, signals, exit.
     libc::SYS_clone,

@@ -31,7 +31,9 @@ use serde_json::json;
 use super::audit::AuditLog;
 use super::config::Config;
 use super::identity::LockedIdentity;
-use super::intents::IntentDesk;
+use super::journal::Journal;
+use super::keys::Keys;
+use super::ledger::Book;
 
 /// Everything the connection threads share.
 #[derive(Debug)]
@@ -40,7 +42,9 @@ pub struct Shared {
     pub identity: LockedIdentity,
     pub audit: AuditLog,
     pub stopping: Arc<AtomicBool>,
-    pub(crate) desk: IntentDesk,
+    pub policy: policy::Policy,
+    pub ledger: Journal<Book>,
+    pub keys: Keys,
     live: Mutex<HashMap<u64, UnixStream>>,
     next_id: AtomicU64,
 }
@@ -55,13 +59,22 @@ pub struct Peer {
 }
 
 impl Shared {
-    pub fn new(config: Config, identity: LockedIdentity, audit: AuditLog, stopping: Arc<AtomicBool>) -> Shared {
+    pub fn new(
+        config: Config,
+        identity: LockedIdentity,
+        audit: AuditLog,
+        stopping: Arc<AtomicBool>,
+        services: (policy::Policy, Journal<Book>, Keys),
+    ) -> Shared {
+        let (policy, ledger, keys) = services;
         Shared {
             config,
             identity,
             audit,
             stopping,
-            desk: IntentDesk::default(),
+            policy,
+            ledger,
+            keys,
             live: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         }

@@ -1,0 +1,432 @@
+//! Intents: what a caller asks the signer to do, and its canonical form.
+//!
+//! A caller sends an intent as JSON (docs/policy.md, "Intent"). It is parsed
+//! strictly (unknown fields, floats, signs, leading zeros, control
+//! characters, oversized strings: all refused) and canonicalized into a
+//! [`CanonicalIntent`]. Its canonical bytes are JSON with sorted keys and no
+//! whitespace, and its hash is SHA-256 over a domain tag and those bytes.
+//! Everything downstream (the decision, an approval, the spend ledger, the
+//! audit record) names the intent by that hash, so a material change (amount,
+//! payee, payment authority, scheme, message) is a different intent.
+//!
+//! Any canonicalization failure is `DENY_INVALID_X402_INTENT`: the seed's one
+//! code for an intent that cannot be put into canonical form, x402 or not.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Domain separation for the intent hash.
+pub const HASH_DOMAIN: &[u8] = b"keyward/intent/v1\0";
+/// Largest message the signer will sign for one intent.
+pub const MAX_MESSAGE: usize = 16 * 1024;
+/// Largest identifier (payee, asset, idempotency key, ...).
+pub const MAX_ID: usize = 256;
+/// Largest free-text rationale, in characters.
+pub const MAX_RATIONALE: usize = 1024;
+/// The x402 schemes keyward knows. Anything else is never auto-approved.
+pub const KNOWN_SCHEMES: &[&str] = &["v1-solana-exact", "v2-solana-exact"];
+
+/// Why an intent could not be canonicalized. The message names the field,
+/// never its value (values may be hostile or secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentError {
+    pub field: &'static str,
+    pub why: &'static str,
+}
+
+impl std::fmt::Display for IntentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DENY_INVALID_X402_INTENT: {}: {}", self.field, self.why)
+    }
+}
+
+impl std::error::Error for IntentError {}
+
+fn bad(field: &'static str, why: &'static str) -> IntentError {
+    IntentError { field, why }
+}
+
+/// Who initiated the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    /// Software acting on its own (the autonomous lane).
+    Agent,
+    /// A person acting directly (the interactive lane).
+    User,
+}
+
+/// What the signature is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// An x402 payment: requires the `x402` block.
+    X402Payment,
+    /// A transfer of value.
+    Transfer,
+    /// A token approval (allowance).
+    Approve,
+    /// A signature over a message that moves no value by itself
+    /// (amount 0; asset and payee optional).
+    Sign,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::X402Payment => "x402_payment",
+            Action::Transfer => "transfer",
+            Action::Approve => "approve",
+            Action::Sign => "sign",
+        }
+    }
+}
+
+/// The wire form of an intent, before canonicalization.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireIntent {
+    actor: Actor,
+    action: Action,
+    key: String,
+    chain_id: String,
+    asset_id: Option<String>,
+    amount_atomic: Value,
+    max_amount_atomic: Value,
+    payee: Option<String>,
+    rationale: String,
+    idempotency_key: String,
+    request_expiry: u64,
+    correlation_id: Option<String>,
+    #[serde(default)]
+    context_requires_approval: bool,
+    message_hex: String,
+    kes_period: Option<u32>,
+    x402: Option<WireX402>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireX402 {
+    scheme_id: String,
+    /// The facilitator/settlement endpoint if the challenge names one,
+    /// otherwise the merchant origin.
+    payment_authority: String,
+    program_id: Option<String>,
+}
+
+/// The x402 part of a canonical intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct X402 {
+    pub scheme_id: String,
+    pub payment_authority: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program_id: Option<String>,
+}
+
+/// An intent in canonical form. Public values only: the message to sign is
+/// public data (a transaction message), and nothing here is a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CanonicalIntent {
+    pub actor: Actor,
+    pub action: Action,
+    /// The vault name of the signing key.
+    pub key: String,
+    pub chain_id: String,
+    pub asset_id: String,
+    /// Atomic units, as a decimal string in the canonical bytes.
+    #[serde(serialize_with = "decimal")]
+    pub amount_atomic: u64,
+    #[serde(serialize_with = "decimal")]
+    pub max_amount_atomic: u64,
+    pub payee: String,
+    pub rationale: String,
+    pub idempotency_key: String,
+    /// Unix seconds after which the request is void.
+    pub request_expiry: u64,
+    pub correlation_id: String,
+    pub context_requires_approval: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kes_period: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x402: Option<X402>,
+    /// SHA-256 of the message, hex: the hash covers the message through it.
+    pub message_sha256: String,
+    #[serde(skip)]
+    pub message: Vec<u8>,
+}
+
+fn decimal<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.to_string())
+}
+
+/// An amount: a JSON integer or a decimal string of digits, no sign, no
+/// leading zero, no fraction, at most `u64::MAX`.
+fn amount(field: &'static str, v: &Value) -> Result<u64, IntentError> {
+    match v {
+        Value::Number(n) => n.as_u64().ok_or(bad(field, "must be a non-negative integer")),
+        Value::String(s) => {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad(field, "must be decimal digits"));
+            }
+            if s.len() > 1 && s.starts_with('0') {
+                return Err(bad(field, "leading zero"));
+            }
+            s.parse::<u64>().map_err(|_| bad(field, "too large"))
+        }
+        _ => Err(bad(field, "must be an integer or a decimal string")),
+    }
+}
+
+/// An identifier: 1..=256 visible ASCII characters (no space, no control,
+/// nothing a terminal or a homoglyph could disguise).
+fn ident(field: &'static str, s: &str) -> Result<String, IntentError> {
+    if s.is_empty() || s.len() > MAX_ID {
+        return Err(bad(field, "must be 1 to 256 characters"));
+    }
+    if !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(field, "must be visible ASCII"));
+    }
+    Ok(s.to_string())
+}
+
+/// A payment authority: an `https://` URL; the scheme and host are
+/// lower-cased and one trailing slash dropped, so that the trust check
+/// compares like with like.
+pub fn normalize_authority(s: &str) -> Result<String, IntentError> {
+    let s = ident("x402.payment_authority", s)?;
+    let lower = s.to_ascii_lowercase();
+    let Some(rest) = lower.strip_prefix("https://") else {
+        return Err(bad("x402.payment_authority", "must be an https:// URL"));
+    };
+    let host_len = rest.find('/').unwrap_or(rest.len());
+    if host_len == 0 || rest[..host_len].contains('@') {
+        return Err(bad("x402.payment_authority", "must name a host (and no user info)"));
+    }
+    // Lower-case only the host; the path keeps its case.
+    let original_rest = &s["https://".len()..];
+    let mut out = format!("https://{}{}", &rest[..host_len], &original_rest[host_len..]);
+    if out.ends_with('/') && out.len() > "https://".len() + host_len {
+        out.pop();
+    }
+    Ok(out)
+}
+
+impl CanonicalIntent {
+    /// Parses and canonicalizes an intent. `now` (Unix seconds) is not used
+    /// to judge expiry here (that is a decision, `EXPIRE_TTL_REACHED`), only
+    /// to refuse an expiry so far away that it is surely a mistake.
+    pub fn from_json(value: &Value) -> Result<CanonicalIntent, IntentError> {
+        let w: WireIntent = serde_json::from_value(value.clone()).map_err(|_| {
+            bad("intent", "not an intent object (known fields only, with the right types; see docs/policy.md)")
+        })?;
+        let amount_atomic = amount("amount_atomic", &w.amount_atomic)?;
+        let max_amount_atomic = amount("max_amount_atomic", &w.max_amount_atomic)?;
+        if amount_atomic > max_amount_atomic {
+            return Err(bad("amount_atomic", "exceeds max_amount_atomic"));
+        }
+        let value_moving = w.action != Action::Sign;
+        let asset_id = match (&w.asset_id, value_moving) {
+            (Some(a), _) => ident("asset_id", a)?,
+            (None, true) => return Err(bad("asset_id", "required for this action")),
+            (None, false) => String::new(),
+        };
+        let payee = match (&w.payee, value_moving) {
+            (Some(p), _) => ident("payee", p)?,
+            (None, true) => return Err(bad("payee", "required for this action")),
+            (None, false) => String::new(),
+        };
+        if value_moving && amount_atomic == 0 {
+            return Err(bad("amount_atomic", "must be greater than zero for this action"));
+        }
+        if !value_moving && (amount_atomic != 0 || max_amount_atomic != 0) {
+            return Err(bad("amount_atomic", "must be zero for a plain signature"));
+        }
+        let x402 = match (w.action, w.x402) {
+            (Action::X402Payment, Some(x)) => {
+                let scheme_id = ident("x402.scheme_id", &x.scheme_id)?;
+                let payment_authority = normalize_authority(&x.payment_authority)?;
+                let program_id = x.program_id.as_deref().map(|p| ident("x402.program_id", p)).transpose()?;
+                Some(X402 { scheme_id, payment_authority, program_id })
+            }
+            (Action::X402Payment, None) => return Err(bad("x402", "required for x402_payment")),
+            (_, Some(_)) => return Err(bad("x402", "only for x402_payment")),
+            (_, None) => None,
+        };
+        if w.rationale.chars().count() > MAX_RATIONALE {
+            return Err(bad("rationale", "longer than 1024 characters"));
+        }
+        if w.rationale.chars().any(char::is_control) {
+            return Err(bad("rationale", "contains control characters"));
+        }
+        if w.message_hex.len() > 2 * MAX_MESSAGE {
+            return Err(bad("message_hex", "longer than 16 KiB"));
+        }
+        let message = crate::unhex(&w.message_hex).ok_or(bad("message_hex", "not hex"))?;
+        if message.is_empty() {
+            return Err(bad("message_hex", "empty"));
+        }
+        if w.request_expiry == 0 {
+            return Err(bad("request_expiry", "must be a Unix time in seconds"));
+        }
+        Ok(CanonicalIntent {
+            actor: w.actor,
+            action: w.action,
+            key: ident("key", &w.key)?,
+            chain_id: ident("chain_id", &w.chain_id)?,
+            asset_id,
+            amount_atomic,
+            max_amount_atomic,
+            payee,
+            rationale: w.rationale,
+            idempotency_key: ident("idempotency_key", &w.idempotency_key)?,
+            request_expiry: w.request_expiry,
+            correlation_id: w.correlation_id.as_deref().map(|c| ident("correlation_id", c)).transpose()?.unwrap_or_default(),
+            context_requires_approval: w.context_requires_approval,
+            kes_period: w.kes_period,
+            x402,
+            message_sha256: crate::hex(&Sha256::digest(&message)),
+            message,
+        })
+    }
+
+    /// The canonical bytes: JSON, keys sorted, no whitespace, UTF-8.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        // serde_json's Value keeps object keys sorted (no preserve_order),
+        // so going through a Value sorts every level.
+        let v = serde_json::to_value(self).unwrap_or(Value::Null);
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+
+    /// SHA-256(domain ‖ canonical bytes), hex. What approvals bind to.
+    pub fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(HASH_DOMAIN);
+        h.update(self.canonical_bytes());
+        crate::hex(&h.finalize())
+    }
+
+    /// The wire form of this intent with `rationale` in place of its own:
+    /// what the spend ledger stores (with the redacted rationale), and what
+    /// [`CanonicalIntent::from_json`] reads back.
+    pub fn to_wire(&self, rationale: &str) -> Value {
+        let opt = |s: &str| if s.is_empty() { Value::Null } else { Value::from(s) };
+        let mut v = serde_json::json!({
+            "actor": self.actor, "action": self.action, "key": self.key, "chain_id": self.chain_id,
+            "asset_id": opt(&self.asset_id), "amount_atomic": self.amount_atomic.to_string(),
+            "max_amount_atomic": self.max_amount_atomic.to_string(), "payee": opt(&self.payee),
+            "rationale": rationale, "idempotency_key": self.idempotency_key,
+            "request_expiry": self.request_expiry, "correlation_id": opt(&self.correlation_id),
+            "context_requires_approval": self.context_requires_approval,
+            "message_hex": crate::hex(&self.message), "kes_period": self.kes_period,
+        });
+        if let Some(x) = &self.x402 {
+            v["x402"] = serde_json::json!({"scheme_id": x.scheme_id, "payment_authority": x.payment_authority,
+                                           "program_id": x.program_id});
+        }
+        v
+    }
+
+    /// Who is paid or what is authorised, for prompts and audit.
+    pub fn authority(&self) -> Option<&str> {
+        self.x402.as_ref().map(|x| x.payment_authority.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn sample() -> Value {
+        json!({
+            "actor": "agent", "action": "x402_payment", "key": "agent-hot",
+            "chain_id": "solana:mainnet", "asset_id": "usdc", "amount_atomic": "250000",
+            "max_amount_atomic": 300000, "payee": "MerchantPayee111", "rationale": "weather API call",
+            "idempotency_key": "job-1", "request_expiry": 1_900_000_000u64, "correlation_id": "trace-1",
+            "context_requires_approval": false, "message_hex": "00ff",
+            "x402": {"scheme_id": "v2-solana-exact", "payment_authority": "HTTPS://Facilitator.Example/Settle/"}
+        })
+    }
+
+    #[test]
+    fn canonical_bytes_are_sorted_compact_and_stable() {
+        let i = CanonicalIntent::from_json(&sample()).unwrap();
+        let text = String::from_utf8(i.canonical_bytes()).unwrap();
+        assert!(!text.contains(' ') || text.contains("weather API call"));
+        assert!(text.starts_with("{\"action\":\"x402_payment\",\"actor\":\"agent\",\"amount_atomic\":\"250000\""));
+        assert!(text.contains("\"payment_authority\":\"https://facilitator.example/Settle\""));
+        assert!(text.contains("\"max_amount_atomic\":\"300000\""), "integers and strings canonicalize alike");
+        // Reordering the input's keys changes nothing.
+        let mut reordered = serde_json::Map::new();
+        let obj = sample();
+        for (k, v) in obj.as_object().unwrap().iter().rev() {
+            reordered.insert(k.clone(), v.clone());
+        }
+        assert_eq!(CanonicalIntent::from_json(&Value::Object(reordered)).unwrap().hash(), i.hash());
+    }
+
+    #[test]
+    fn the_wire_form_round_trips() {
+        let i = CanonicalIntent::from_json(&sample()).unwrap();
+        assert_eq!(CanonicalIntent::from_json(&i.to_wire(&i.rationale)).unwrap(), i);
+        let mut sign = sample();
+        sign["action"] = json!("sign");
+        for k in ["x402", "asset_id", "payee", "correlation_id"] {
+            sign.as_object_mut().unwrap().remove(k);
+        }
+        sign["amount_atomic"] = json!(0);
+        sign["max_amount_atomic"] = json!("0");
+        let i = CanonicalIntent::from_json(&sign).unwrap();
+        assert_eq!(CanonicalIntent::from_json(&i.to_wire(&i.rationale)).unwrap(), i);
+    }
+
+    #[test]
+    fn every_material_field_changes_the_hash() {
+        let base = CanonicalIntent::from_json(&sample()).unwrap().hash();
+        let edits: &[(&str, Value)] = &[
+            ("amount_atomic", json!("250001")),
+            ("payee", json!("OtherPayee")),
+            ("message_hex", json!("00fe")),
+            ("context_requires_approval", json!(true)),
+            ("x402", json!({"scheme_id": "v1-solana-exact", "payment_authority": "https://facilitator.example/Settle"})),
+            ("x402", json!({"scheme_id": "v2-solana-exact", "payment_authority": "https://other.example"})),
+        ];
+        for (field, v) in edits {
+            let mut j = sample();
+            j[*field] = v.clone();
+            assert_ne!(CanonicalIntent::from_json(&j).unwrap().hash(), base, "{field}");
+        }
+    }
+
+    #[test]
+    fn malformed_intents_are_refused_with_the_field_named() {
+        let cases: &[(&str, Value, &str)] = &[
+            ("amount_atomic", json!("01"), "amount_atomic"),
+            ("amount_atomic", json!("-1"), "amount_atomic"),
+            ("amount_atomic", json!(1.5), "amount_atomic"),
+            ("amount_atomic", json!("18446744073709551616"), "amount_atomic"),
+            ("amount_atomic", json!("400000"), "amount_atomic"),
+            ("payee", json!("pay\u{0}ee"), "payee"),
+            ("payee", json!("pаyee"), "payee"),
+            ("message_hex", json!("0g"), "message_hex"),
+            ("x402", json!({"scheme_id": "v2-solana-exact", "payment_authority": "http://x"}), "x402.payment_authority"),
+            ("x402", json!({"scheme_id": "v2-solana-exact", "payment_authority": "https://u@x"}), "x402.payment_authority"),
+            ("rationale", json!("a\u{1b}[2J"), "rationale"),
+        ];
+        for (field, v, expect) in cases {
+            let mut j = sample();
+            j[*field] = v.clone();
+            let e = CanonicalIntent::from_json(&j).unwrap_err();
+            assert_eq!(e.field, *expect, "{field} = {v}");
+            assert!(e.to_string().starts_with("DENY_INVALID_X402_INTENT: "));
+        }
+        let mut j = sample();
+        j["surprise"] = json!(1);
+        assert_eq!(CanonicalIntent::from_json(&j).unwrap_err().field, "intent");
+        let mut j = sample();
+        j.as_object_mut().unwrap().remove("x402");
+        assert_eq!(CanonicalIntent::from_json(&j).unwrap_err().field, "x402");
+    }
+}

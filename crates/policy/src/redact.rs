@@ -1,0 +1,104 @@
+//! The redaction filter for free-text fields (RT-018).
+//!
+//! Free text that reaches the audit log or a prompt (an intent's rationale, a
+//! denial's reason) is written by software that may have been tricked into
+//! pasting a secret. The filter replaces every token that looks like key
+//! material with `[REDACTED]`:
+//!
+//! * a run of 16 or more hex digits, or of 20 or more base58/base64/base64url
+//!   characters (what seeds, keys and tokens are encoded as), or
+//! * any token of 12 or more characters whose Shannon entropy is at least
+//!   3.5 bits per character (random-looking text in any alphabet).
+//!
+//! Ordinary words, numbers and short identifiers pass. A false positive
+//! costs a redacted word in a log; a false negative costs a key.
+
+/// The replacement text.
+pub const REDACTED: &str = "[REDACTED]";
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-')
+}
+
+fn entropy_bits_per_char(s: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    let mut n = 0u32;
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+        n += 1;
+    }
+    let n = f64::from(n.max(1));
+    counts.iter().filter(|&&c| c > 0).map(|&c| f64::from(c) / n).map(|p| -p * p.log2()).sum()
+}
+
+fn looks_secret(token: &str) -> bool {
+    let len = token.chars().count();
+    if len >= 16 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return true;
+    }
+    let has_digit = token.bytes().any(|b| b.is_ascii_digit());
+    let has_upper = token.bytes().any(|b| b.is_ascii_uppercase());
+    let has_lower = token.bytes().any(|b| b.is_ascii_lowercase());
+    if len >= 20 && has_digit && has_upper && has_lower {
+        return true;
+    }
+    len >= 12 && entropy_bits_per_char(token) >= 3.5 && (has_digit || has_upper)
+}
+
+/// `text` with every secret-looking token replaced.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        if !token.is_empty() {
+            out.push_str(if looks_secret(token) { REDACTED } else { token });
+            token.clear();
+        }
+    };
+    for c in text.chars() {
+        if is_token_char(c) {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
+
+/// Whether `text` still contains something the filter would redact.
+pub fn contains_secret_like(text: &str) -> bool {
+    redact(text) != text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_in_their_usual_encodings_are_redacted() {
+        let seed_hex = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+        let b58 = "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T";
+        let b64 = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+        let jwt_like = "sk_live_51H8xYzAbCdEfGh12";
+        for s in [seed_hex, b58, b64, jwt_like] {
+            let text = format!("pay the API, my key is {s}, thanks");
+            let r = redact(&text);
+            assert!(!r.contains(s), "{r}");
+            assert!(r.contains(REDACTED) && r.starts_with("pay the API, my key is "), "{r}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_passes() {
+        for s in [
+            "weather API call for job 42",
+            "Paying merchant for 3 requests (invoice INV-2026-001)",
+            "approved by the operator after review",
+            "",
+        ] {
+            assert_eq!(redact(s), s);
+        }
+    }
+}
