@@ -50,9 +50,10 @@ fn narrate(r: &Value) -> String {
                 "expire" => "expired",
                 _ => "decided",
             };
-            let trace = r.get("trace").and_then(Value::as_array).map(|t| {
-                t.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
-            });
+            let trace = r
+                .get("trace")
+                .and_then(Value::as_array)
+                .map(|t| t.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
             format!(
                 "{why} ({} at layer {}, rule {}; policy {}); {} {} {} to {} via {}; caller uid {} ({}){}",
                 s(r, "reason_code"),

@@ -26,7 +26,16 @@ pub(crate) fn response(r: &Response) -> String {
     match r {
         Response::Pong { uid, role, session } => format!("uid {uid}, role {}, session {session}\n", role.name()),
         Response::Decision {
-            request_id, intent_hash, decision, state, reason_code, layer, policy_id, detail, signature, public_key,
+            request_id,
+            intent_hash,
+            decision,
+            state,
+            reason_code,
+            layer,
+            policy_id,
+            detail,
+            signature,
+            public_key,
         } => {
             let mut s = match request_id {
                 Some(id) => format!("request {id}: {decision} -> {state}\n"),

@@ -75,7 +75,9 @@ pub(crate) enum ApprovalsCommand {
     List,
     /// Everything an approver must see: payee, amount, asset, chain, scheme,
     /// payment authority, the reason, and the intent hash to approve.
-    Show { request_id: String },
+    Show {
+        request_id: String,
+    },
     /// Approve the request whose intent has exactly this hash (from `show`).
     Approve {
         request_id: String,
@@ -158,8 +160,7 @@ fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<Response, (String
         }
     };
     let mut response = call(&mut client, &request)?;
-    if let (IntentCommand::Sign { wait, .. }, Response::Decision { request_id: Some(id), state, .. }) =
-        (cmd, &response)
+    if let (IntentCommand::Sign { wait, .. }, Response::Decision { request_id: Some(id), state, .. }) = (cmd, &response)
         && state == "AwaitUserApproval"
         && *wait > 0
     {

@@ -303,20 +303,21 @@ pub fn answer(s: &mut UnixStream) -> Result<Vec<u8>, String> {
 
 /// One sealed `submit` request record (intent `{"n": n}`) on `channel`.
 pub fn sealed_submit(channel: &mut Channel, n: usize) -> Vec<u8> {
-    let body = serde_json::to_vec(&Request::Submit { intent: x402_intent(&format!("sealed-{n}"), 1000) }).expect("serialisable");
+    let body = serde_json::to_vec(&Request::Submit { intent: x402_intent(&format!("sealed-{n}"), 1000) })
+        .expect("serialisable");
     let mut records = channel.seal(msg::REQUEST, &body, &SystemClock::default()).expect("an open channel seals");
     assert_eq!(records.len(), 1, "a fresh channel does not re-key");
     records.remove(0)
 }
 
 /// A valid agent-lane x402 intent under [`TEST_POLICY`]: key `hot`, asset
-/// `usdc`, a trusted facilitator, expiring an hour from now.
+/// `usdc`, a trusted facilitator, expiring in 2096 (fixed, so the same key and amount always give the same intent hash).
 pub fn x402_intent(idempotency_key: &str, amount: u64) -> serde_json::Value {
     serde_json::json!({
         "actor": "agent", "action": "x402_payment", "key": "hot", "chain_id": "solana:mainnet",
         "asset_id": "usdc", "amount_atomic": amount.to_string(), "max_amount_atomic": amount.to_string(),
         "payee": "MerchantPayee111", "rationale": "pay for one API call", "idempotency_key": idempotency_key,
-        "request_expiry": unix_now() + 3600, "correlation_id": "test",
+        "request_expiry": 4_000_000_000u64, "correlation_id": "test",
         "message_hex": format!("{:016x}", amount),
         "x402": {"scheme_id": "v2-solana-exact", "payment_authority": "https://facilitator.example"}
     })

@@ -53,23 +53,43 @@ pub enum Request {
     /// Who am I to the signer (uid, role, session).
     Ping,
     /// What would the signer decide for this intent? Nothing is recorded.
-    Preview { intent: serde_json::Value },
+    Preview {
+        intent: serde_json::Value,
+    },
     /// Decide this intent and, if allowed, sign it.
-    Submit { intent: serde_json::Value },
+    Submit {
+        intent: serde_json::Value,
+    },
     /// Requests waiting for a person.
     Approvals,
     /// One request, as an approver sees it.
-    Show { request_id: String },
+    Show {
+        request_id: String,
+    },
     /// Approve the request whose intent hashes to `intent_hash` (the hash
     /// the approver was shown: an approval never covers another intent).
-    Approve { request_id: String, intent_hash: String },
-    Deny { request_id: String, reason: Option<String> },
+    Approve {
+        request_id: String,
+        intent_hash: String,
+    },
+    Deny {
+        request_id: String,
+        reason: Option<String>,
+    },
     /// Where a request is in its lifecycle.
-    Status { request_id: String },
+    Status {
+        request_id: String,
+    },
     /// The caller reports what became of a signed request.
-    Settle { request_id: String, settled: bool },
+    Settle {
+        request_id: String,
+        settled: bool,
+    },
     /// Create a signing key in the vault (`ed25519`).
-    KeyCreate { name: String, kind: String },
+    KeyCreate {
+        name: String,
+        kind: String,
+    },
     KeyList,
     /// The daemon's counters, audit head and key-window figures.
     DaemonStatus,

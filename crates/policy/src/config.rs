@@ -117,7 +117,9 @@ impl Policy {
         let f: File = toml::from_str(text).map_err(|e| {
             // toml's message names the key and line; it never echoes more
             // than the offending line of a file the operator wrote.
-            PolicyError(e.message().to_string() + &e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default())
+            PolicyError(
+                e.message().to_string() + &e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default(),
+            )
         })?;
         let File { policy_id, profile, mut global, user } = f;
         let err = |m: String| Err(PolicyError(m));
@@ -148,7 +150,8 @@ impl Policy {
         }
         let mut authorities = BTreeSet::new();
         for a in &global.trusted_authorities {
-            let n = normalize_authority(a).map_err(|e| PolicyError(format!("global.trusted_authorities: {}", e.why)))?;
+            let n =
+                normalize_authority(a).map_err(|e| PolicyError(format!("global.trusted_authorities: {}", e.why)))?;
             authorities.insert(n);
         }
         global.trusted_authorities = authorities;
@@ -160,7 +163,8 @@ impl Policy {
             }
         }
         if !user.confirm_new_destination {
-            warnings.push("user.confirm_new_destination = false: first payments to a new payee are not confirmed".into());
+            warnings
+                .push("user.confirm_new_destination = false: first payments to a new payee are not confirmed".into());
         }
         if !user.confirm_authority_change {
             warnings.push("user.confirm_authority_change = false: a changed payment authority is not confirmed".into());

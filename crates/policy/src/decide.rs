@@ -113,11 +113,12 @@ pub fn decide(intent: &CanonicalIntent, policy: &Policy, usage: &Usage) -> Decis
         check!(run, "global.asset_allowed", caps.is_some(), global_deny);
     }
     if let Some(x) = &intent.x402 {
-        check!(run, "global.scheme_allowed", g.allowed_schemes.contains(&x.scheme_id), (
-            Deny,
-            DenyUnapprovedScheme,
-            GlobalDefaults
-        ));
+        check!(
+            run,
+            "global.scheme_allowed",
+            g.allowed_schemes.contains(&x.scheme_id),
+            (Deny, DenyUnapprovedScheme, GlobalDefaults)
+        );
         let program_ok = x.program_id.as_ref().is_none_or(|p| g.allowed_programs.contains(p));
         check!(run, "global.program_allowed", program_ok, global_deny);
         check!(run, "global.authority_trusted", g.trusted_authorities.contains(&x.payment_authority), untrusted);
@@ -133,11 +134,12 @@ pub fn decide(intent: &CanonicalIntent, policy: &Policy, usage: &Usage) -> Decis
         return run.end(ApproveUserPath, AllowUserInitiated, Context, "user-initiated request");
     }
 
-    check!(run, "context.no_approval_required", !intent.context_requires_approval, (
-        Prompt,
-        PromptContextRequired,
-        Context
-    ));
+    check!(
+        run,
+        "context.no_approval_required",
+        !intent.context_requires_approval,
+        (Prompt, PromptContextRequired, Context)
+    );
 
     let over = (Prompt, PromptUserLimitExceeded, UserProfile);
     if moves_value {
@@ -202,12 +204,39 @@ mod tests {
         #[allow(clippy::type_complexity)]
         let rows: Vec<(u8, Box<dyn Fn(&mut Value)>, Usage, Outcome, &str)> = vec![
             (1, Box::new(|_| {}), known(), Outcome::AutoApprove, "ALLOW_AUTO_POLICY_OK"),
-            (2, Box::new(|j| j["context_requires_approval"] = json!(true)), known(), Outcome::Prompt, "PROMPT_CONTEXT_REQUIRED"),
-            (3, Box::new(|j| j["amount_atomic"] = json!("400000")), known(), Outcome::Prompt, "PROMPT_USER_LIMIT_EXCEEDED"),
+            (
+                2,
+                Box::new(|j| j["context_requires_approval"] = json!(true)),
+                known(),
+                Outcome::Prompt,
+                "PROMPT_CONTEXT_REQUIRED",
+            ),
+            (
+                3,
+                Box::new(|j| j["amount_atomic"] = json!("400000")),
+                known(),
+                Outcome::Prompt,
+                "PROMPT_USER_LIMIT_EXCEEDED",
+            ),
             (4, Box::new(|_| {}), Usage { spent_today: 4_950_000, ..known() }, Outcome::Deny, "DENY_GLOBAL_LIMIT"),
-            (5, Box::new(|j| j["x402"]["payment_authority"] = json!("https://rogue.example")), known(), Outcome::Deny, "DENY_UNTRUSTED_FACILITATOR_OR_PAYEE"),
+            (
+                5,
+                Box::new(|j| j["x402"]["payment_authority"] = json!("https://rogue.example")),
+                known(),
+                Outcome::Deny,
+                "DENY_UNTRUSTED_FACILITATOR_OR_PAYEE",
+            ),
             (6, Box::new(|j| j["actor"] = json!("user")), known(), Outcome::ApproveUserPath, "ALLOW_USER_INITIATED"),
-            (7, Box::new(move |j| { transfer(j); j["context_requires_approval"] = json!(true) }), known(), Outcome::Prompt, "PROMPT_CONTEXT_REQUIRED"),
+            (
+                7,
+                Box::new(move |j| {
+                    transfer(j);
+                    j["context_requires_approval"] = json!(true)
+                }),
+                known(),
+                Outcome::Prompt,
+                "PROMPT_CONTEXT_REQUIRED",
+            ),
             (8, Box::new(transfer), known(), Outcome::AutoApprove, "ALLOW_AUTO_POLICY_OK"),
             (10, Box::new(|_| {}), Usage { now: 2_000, ..known() }, Outcome::Expire, "EXPIRE_TTL_REACHED"),
         ];
@@ -249,11 +278,31 @@ mod tests {
         let p = example();
         let cases = [
             ("300001", Usage::default(), ReasonCode::PromptUserLimitExceeded, "user.per_tx_limit"),
-            ("300000", Usage { agent_spent_today: 800_000, ..Usage::default() }, ReasonCode::PromptUserLimitExceeded, "user.daily_limit"),
+            (
+                "300000",
+                Usage { agent_spent_today: 800_000, ..Usage::default() },
+                ReasonCode::PromptUserLimitExceeded,
+                "user.daily_limit",
+            ),
             ("1000001", Usage::default(), ReasonCode::DenyGlobalLimit, "global.per_tx_cap"),
-            ("1000", Usage { spent_today: 4_999_001, ..Usage::default() }, ReasonCode::DenyGlobalLimit, "global.daily_cap"),
-            ("1000", Usage { approvals_last_minute: 600, ..Usage::default() }, ReasonCode::DenyGlobalLimit, "global.velocity"),
-            ("1000", Usage { agent_approvals_last_minute: 60, ..Usage::default() }, ReasonCode::PromptUserLimitExceeded, "user.velocity"),
+            (
+                "1000",
+                Usage { spent_today: 4_999_001, ..Usage::default() },
+                ReasonCode::DenyGlobalLimit,
+                "global.daily_cap",
+            ),
+            (
+                "1000",
+                Usage { approvals_last_minute: 600, ..Usage::default() },
+                ReasonCode::DenyGlobalLimit,
+                "global.velocity",
+            ),
+            (
+                "1000",
+                Usage { agent_approvals_last_minute: 60, ..Usage::default() },
+                ReasonCode::PromptUserLimitExceeded,
+                "user.velocity",
+            ),
         ];
         for (amount, usage, code, detail) in cases {
             let usage = Usage { now: 1_000, payee_known: true, payee_authorities: known().payee_authorities, ..usage };
@@ -280,7 +329,11 @@ mod tests {
         let p = example();
         let d = decide(&intent(|j| j["x402"]["scheme_id"] = json!("v3-evm-permit")), &p, &known());
         assert_eq!((d.code, d.layer), (ReasonCode::DenyUnapprovedScheme, Layer::GlobalDefaults));
-        let d = decide(&intent(|j| j["x402"]["payment_authority"] = json!("https://facilitator.example.evil")), &p, &known());
+        let d = decide(
+            &intent(|j| j["x402"]["payment_authority"] = json!("https://facilitator.example.evil")),
+            &p,
+            &known(),
+        );
         assert_eq!(d.code, ReasonCode::DenyUntrustedFacilitatorOrPayee);
         let d = decide(&intent(|j| j["payee"] = json!("Blocked111")), &p, &known());
         assert_eq!(d.code, ReasonCode::DenyUntrustedFacilitatorOrPayee);

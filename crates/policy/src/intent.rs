@@ -282,7 +282,12 @@ impl CanonicalIntent {
             rationale: w.rationale,
             idempotency_key: ident("idempotency_key", &w.idempotency_key)?,
             request_expiry: w.request_expiry,
-            correlation_id: w.correlation_id.as_deref().map(|c| ident("correlation_id", c)).transpose()?.unwrap_or_default(),
+            correlation_id: w
+                .correlation_id
+                .as_deref()
+                .map(|c| ident("correlation_id", c))
+                .transpose()?
+                .unwrap_or_default(),
             context_requires_approval: w.context_requires_approval,
             kes_period: w.kes_period,
             x402,
@@ -390,7 +395,10 @@ mod tests {
             ("payee", json!("OtherPayee")),
             ("message_hex", json!("00fe")),
             ("context_requires_approval", json!(true)),
-            ("x402", json!({"scheme_id": "v1-solana-exact", "payment_authority": "https://facilitator.example/Settle"})),
+            (
+                "x402",
+                json!({"scheme_id": "v1-solana-exact", "payment_authority": "https://facilitator.example/Settle"}),
+            ),
             ("x402", json!({"scheme_id": "v2-solana-exact", "payment_authority": "https://other.example"})),
         ];
         for (field, v) in edits {
@@ -411,8 +419,16 @@ mod tests {
             ("payee", json!("pay\u{0}ee"), "payee"),
             ("payee", json!("pаyee"), "payee"),
             ("message_hex", json!("0g"), "message_hex"),
-            ("x402", json!({"scheme_id": "v2-solana-exact", "payment_authority": "http://x"}), "x402.payment_authority"),
-            ("x402", json!({"scheme_id": "v2-solana-exact", "payment_authority": "https://u@x"}), "x402.payment_authority"),
+            (
+                "x402",
+                json!({"scheme_id": "v2-solana-exact", "payment_authority": "http://x"}),
+                "x402.payment_authority",
+            ),
+            (
+                "x402",
+                json!({"scheme_id": "v2-solana-exact", "payment_authority": "https://u@x"}),
+                "x402.payment_authority",
+            ),
             ("rationale", json!("a\u{1b}[2J"), "rationale"),
         ];
         for (field, v, expect) in cases {

@@ -6,11 +6,11 @@
 //! After every test the test's directories are scanned for the plaintext of
 //! every legacy secret.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use signer::fallback::{LegacyLocations, resolve};
 use signer::legacy::CapturedEnv;

@@ -29,6 +29,8 @@ pub struct Chain {
 #[derive(Debug)]
 pub struct AuditLog {
     journal: Journal<Chain>,
+    /// The records found at start-up, for reconciliation with the ledger.
+    startup_text: std::sync::Mutex<Option<String>>,
 }
 
 /// Why the audit log could not be opened.
@@ -66,7 +68,7 @@ impl AuditLog {
         })
         .map_err(AuditOpenError::Io)?;
         verdict.map_err(AuditOpenError::Broken)?;
-        let log = AuditLog { journal: opened.journal };
+        let log = AuditLog { journal: opened.journal, startup_text: std::sync::Mutex::new(Some(opened.existing)) };
         if opened.torn_bytes > 0 {
             log.record("audit_tail_repaired", serde_json::json!({"torn_bytes": opened.torn_bytes}));
         }
@@ -99,6 +101,17 @@ impl AuditLog {
     /// [`AuditLog::try_record`] for events whose refusal happens anyway.
     pub fn record(&self, event: &str, fields: Value) {
         let _ = self.try_record(event, fields);
+    }
+
+    /// The request ids of every `signed` record written before this start
+    /// (once; the text is dropped afterwards).
+    pub fn take_signed_at_startup(&self) -> std::collections::HashSet<String> {
+        let text = self.startup_text.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains("\"event\":\"signed\""))
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v["rec"]["request_id"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// (records, head hash): the anchor `status` reports.

@@ -163,7 +163,9 @@ impl Config {
             return Err(ConfigError("daemon timeouts must be greater than zero".into()));
         }
         if self.signing.unseal_window_ms > 5_000 {
-            return Err(ConfigError("signing.unseal_window_ms must be at most 5000 (keys stay unsealed at most 5 s)".into()));
+            return Err(ConfigError(
+                "signing.unseal_window_ms must be at most 5000 (keys stay unsealed at most 5 s)".into(),
+            ));
         }
         if self.peers.is_empty() {
             return Err(ConfigError("no [[peer]]: nobody could connect".into()));
@@ -229,7 +231,10 @@ mod tests {
         let c = Config::parse(GOOD).unwrap();
         assert_eq!(c.daemon.max_connections, 128);
         assert_eq!(c.signing.unseal_window_ms, 2_000);
-        let long = GOOD.replace("[[peer]]\n        uid = 1001", "[signing]\n        unseal_window_ms = 5001\n        [[peer]]\n        uid = 1001");
+        let long = GOOD.replace(
+            "[[peer]]\n        uid = 1001",
+            "[signing]\n        unseal_window_ms = 5001\n        [[peer]]\n        uid = 1001",
+        );
         assert!(Config::parse(&long).unwrap_err().0.contains("at most 5000"));
         assert_eq!(c.role_of(1001, 5), Some(Role::Agent));
         assert_eq!(c.role_of(7, 1002), Some(Role::Approver));

@@ -231,7 +231,8 @@ fn submit(shared: &Shared, peer: &Peer, intent: &Value) -> (u8, Vec<u8>) {
     let admitted = shared.ledger.append(|book| {
         let mut lines = book.expire_due(now);
         if let Some(e) = book.by_idempotency(&intent.idempotency_key) {
-            let out = if e.hash == hash { Admitted::Existing(Snapshot::of(e)) } else { Admitted::Conflict(e.id.clone()) };
+            let out =
+                if e.hash == hash { Admitted::Existing(Snapshot::of(e)) } else { Admitted::Conflict(e.id.clone()) };
             return (lines, out);
         }
         let usage = book.usage(&intent, now);
@@ -292,7 +293,10 @@ fn submit(shared: &Shared, peer: &Peer, intent: &Value) -> (u8, Vec<u8>) {
             if d.outcome.is_allow() {
                 if recorded.is_err() {
                     fail(shared, &id, ReasonCode::FailSigning, "the audit log could not be written");
-                    return api_error("KW_AUDIT_WRITE_FAILED", "the audit log could not be written; nothing was signed");
+                    return api_error(
+                        "KW_AUDIT_WRITE_FAILED",
+                        "the audit log could not be written; nothing was signed",
+                    );
                 }
                 sign_and_record(shared, &id);
             }

@@ -160,8 +160,10 @@ impl Keys {
         if vault.list().map_err(|e| vault_error(&e))?.contains(&vault_name(name)) {
             return Err(SignError { code: ReasonCode::FailSigning, detail: "a key with this name exists".into() });
         }
-        let seed = MLockedSeed::<32>::new_random()
-            .map_err(|_| SignError { code: ReasonCode::FailSigning, detail: "no randomness or locked memory".into() })?;
+        let seed = MLockedSeed::<32>::new_random().map_err(|_| SignError {
+            code: ReasonCode::FailSigning,
+            detail: "no randomness or locked memory".into(),
+        })?;
         vault.put(&vault_name(name), SecretKind::Ed25519Seed, seed.as_bytes()).map_err(|e| vault_error(&e))?;
         let key = Ed25519SigningKey::gen_key_m(&seed)
             .map_err(|_| SignError { code: ReasonCode::FailSigning, detail: "key derivation failed".into() })?;

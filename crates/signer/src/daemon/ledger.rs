@@ -220,7 +220,10 @@ impl Book {
                 }
             }
             Record::Settled { id, ok } => {
-                self.entry(&id)?.lifecycle.step(if ok { Input::Settle } else { Input::Fail }).map_err(|e| e.to_string())?;
+                self.entry(&id)?
+                    .lifecycle
+                    .step(if ok { Input::Settle } else { Input::Fail })
+                    .map_err(|e| e.to_string())?;
             }
         }
         Ok(())

@@ -217,7 +217,8 @@ mod tests {
     #[test]
     fn signing_is_reachable_only_through_approved() {
         let t = transitions();
-        let into = |target: State| t.iter().filter(|(_, _, to)| *to == target).map(|(f, i, _)| (*f, *i)).collect::<Vec<_>>();
+        let into =
+            |target: State| t.iter().filter(|(_, _, to)| *to == target).map(|(f, i, _)| (*f, *i)).collect::<Vec<_>>();
         assert_eq!(into(State::Signing), vec![(State::Approved, Input::BeginSigning)]);
         assert_eq!(
             into(State::Approved),

@@ -70,7 +70,10 @@ impl TpmReach {
     pub fn of(tcti: &str) -> TpmReach {
         let (kind, conf) = tcti.split_once(':').unwrap_or((tcti, ""));
         match kind {
-            "device" => TpmReach { device: Some(PathBuf::from(if conf.is_empty() { "/dev/tpmrm0" } else { conf })), tcp_port: None },
+            "device" => TpmReach {
+                device: Some(PathBuf::from(if conf.is_empty() { "/dev/tpmrm0" } else { conf })),
+                tcp_port: None,
+            },
             "swtpm" | "mssim" => {
                 let port = conf.split(',').find_map(|kv| kv.strip_prefix("port=")).and_then(|p| p.parse().ok());
                 TpmReach { device: None, tcp_port: Some(port.unwrap_or(2321)) }
@@ -104,9 +107,8 @@ fn landlock(dirs: &[PathBuf], tpm: &TpmReach) -> Result<&'static str, SandboxErr
         .add_rules(path_beneath_rules(existing(LIBRARY_FILES), AccessFs::ReadFile))
         .map_err(err)?;
     if let Some(dev) = &tpm.device {
-        ruleset = ruleset
-            .add_rules(path_beneath_rules([dev], AccessFs::ReadFile | AccessFs::WriteFile))
-            .map_err(err)?;
+        ruleset =
+            ruleset.add_rules(path_beneath_rules([dev], AccessFs::ReadFile | AccessFs::WriteFile)).map_err(err)?;
     }
     if let Some(port) = tpm.tcp_port {
         ruleset = ruleset.add_rule(NetPort::new(port, AccessNet::ConnectTcp)).map_err(err)?;
