@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use crate::ledger::Scenario;
 
 mod daemon;
+mod policy;
 mod vault;
 
 /// A binary built beside this runner (`keywardd`, `keyward`).
@@ -20,7 +21,7 @@ fn beside_me(name: &str) -> Option<PathBuf> {
 
 /// Every implemented scenario.
 pub fn implemented() -> Vec<Box<dyn Scenario>> {
-    vec![
+    let mut all: Vec<Box<dyn Scenario>> = vec![
         Box::new(daemon::UnauthorisedCaller),
         Box::new(daemon::RecordTamper),
         Box::new(daemon::RecordReplay),
@@ -31,5 +32,7 @@ pub fn implemented() -> Vec<Box<dyn Scenario>> {
         Box::new(daemon::CoreDump),
         Box::new(vault::MigrationInterrupted),
         Box::new(vault::PlaintextFallback),
-    ]
+    ];
+    all.extend(policy::all().into_iter().map(|p| Box::new(p) as Box<dyn Scenario>));
+    all
 }

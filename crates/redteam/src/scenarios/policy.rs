@@ -1,0 +1,286 @@
+//! Attacks on the decision pipeline: RT-001 (context approval bypass),
+//! RT-002 (user limit bypass), RT-003 (global cap bypass), RT-007 (invalid
+//! lifecycle transition), RT-008 (untrusted payment authority), RT-009
+//! (unapproved scheme), RT-010 (amount mutation after approval) and RT-018
+//! (secrets in the audit log).
+//!
+//! Each starts a real `keywardd` with its own TPM, vault, ledger and audit
+//! log under a strict policy, creates a signing key in the vault, and
+//! attacks over the real socket as an agent would. A scenario passes only if
+//! the attack was made, refused with the expected code, nothing was signed
+//! that should not have been, and the refusal is in the audit log.
+
+use daemon_harness::{Daemon, Options, TEST_POLICY, x402_intent};
+use ipc::api::{Request, Response};
+use ipc::client::CallError;
+use serde_json::{Value, json};
+
+use super::beside_me;
+use crate::ledger::{Probe, Scenario};
+
+fn start() -> Result<Daemon, String> {
+    let keywardd = beside_me("keywardd").ok_or("keywardd is not built beside the runner")?;
+    let policy = TEST_POLICY.replace("confirm_new_destination = false", "confirm_new_destination = true");
+    let d = Daemon::try_start(&keywardd, &Options { policy, ..Options::default() })
+        .map_err(|e| format!("cannot start keywardd: {e}"))?;
+    match call(&d, &Request::KeyCreate { name: "hot".into(), kind: "ed25519".into() }) {
+        Ok(Response::Key { .. }) => Ok(d),
+        other => Err(format!("cannot create the signing key: {other:?}")),
+    }
+}
+
+fn call(d: &Daemon, r: &Request) -> Result<Response, CallError> {
+    let mut c = d.client().map_err(CallError::Ipc)?;
+    let out = c.call(r);
+    let _ = c.close();
+    out
+}
+
+/// A decision's (request id, state, code, layer, signed?).
+fn submit(d: &Daemon, intent: Value) -> (String, String, String, String, bool) {
+    match call(d, &Request::Submit { intent }) {
+        Ok(Response::Decision { request_id, state, reason_code, layer, signature, .. }) => {
+            (request_id.unwrap_or_default(), state, reason_code, layer, signature.is_some())
+        }
+        Ok(other) => (String::new(), format!("{other:?}"), String::new(), String::new(), false),
+        Err(CallError::Api(e)) => (String::new(), "refused".into(), e.code, String::new(), false),
+        Err(CallError::Ipc(e)) => (String::new(), "transport".into(), e.to_string(), String::new(), false),
+    }
+}
+
+/// A payment to a payee the ledger already knows (so that the high-risk
+/// "new destination" prompt does not mask what the scenario tests).
+fn known_payee(d: &Daemon, probe: &mut Probe) {
+    let (id, state, ..) = submit(d, x402_intent("warm-up", 10));
+    let hash = match call(d, &Request::Show { request_id: id.clone() }) {
+        Ok(Response::Pending { requests }) if state == "AwaitUserApproval" => requests[0].intent_hash.clone(),
+        _ => String::new(),
+    };
+    let approved = call(d, &Request::Approve { request_id: id, intent_hash: hash });
+    probe.check(
+        "set-up: a first payment to the payee was approved by a person",
+        matches!(&approved, Ok(Response::Decision { state, .. }) if state == "Submitted"),
+        format!("{approved:?}"),
+    );
+}
+
+fn signed(d: &Daemon) -> usize {
+    d.events("signed").len()
+}
+
+type Attack = fn(&Daemon, &mut Probe) -> String;
+
+#[derive(Debug)]
+pub(super) struct PolicyAttack {
+    id: &'static str,
+    attack: Attack,
+}
+
+impl Scenario for PolicyAttack {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+
+    fn run(&self, probe: &mut Probe) -> String {
+        match start() {
+            Ok(d) => (self.attack)(&d, probe),
+            Err(e) => e,
+        }
+    }
+}
+
+pub(super) fn all() -> Vec<PolicyAttack> {
+    vec![
+        PolicyAttack { id: "RT-001", attack: context_bypass },
+        PolicyAttack { id: "RT-002", attack: user_limit_bypass },
+        PolicyAttack { id: "RT-003", attack: global_cap_bypass },
+        PolicyAttack { id: "RT-007", attack: invalid_transition },
+        PolicyAttack { id: "RT-008", attack: untrusted_authority },
+        PolicyAttack { id: "RT-009", attack: unapproved_scheme },
+        PolicyAttack { id: "RT-010", attack: mutation_after_approval },
+        PolicyAttack { id: "RT-018", attack: secret_in_audit },
+    ]
+}
+
+fn context_bypass(d: &Daemon, probe: &mut Probe) -> String {
+    known_payee(d, probe);
+    let before = signed(d);
+    let mut i = x402_intent("rt001", 1);
+    i["context_requires_approval"] = json!(true);
+    let (id, state, code, layer, sig) = submit(d, i);
+    probe.check(
+        "a 1-unit request marked approval-required waits for a person",
+        state == "AwaitUserApproval" && code == "PROMPT_CONTEXT_REQUIRED" && layer == "context" && !sig,
+        format!("{state} {code} {layer}"),
+    );
+    probe.check("nothing was signed", signed(d) == before, format!("{} signed", signed(d) - before));
+    let logged = d.events("intent_decided").iter().any(|e| e["request_id"] == id.as_str() && e["layer"] == "context");
+    probe.check("the audit log names the context layer", logged, id.clone());
+    let (_, state, ..) = submit(d, x402_intent("rt001-control", 1));
+    probe.check("control: the same request without the flag is auto-signed", state == "Submitted", state);
+    format!("approval-required request held in AwaitUserApproval ({code}, layer {layer})")
+}
+
+fn user_limit_bypass(d: &Daemon, probe: &mut Probe) -> String {
+    known_payee(d, probe);
+    let before = signed(d);
+    let (id, state, code, _, sig) = submit(d, x402_intent("rt002", 100_001));
+    probe.check(
+        "an agent request one unit over the per-transaction user limit is prompted, not signed",
+        state == "AwaitUserApproval" && code == "PROMPT_USER_LIMIT_EXCEEDED" && !sig,
+        format!("{state} {code}"),
+    );
+    let trace =
+        d.events("intent_decided").into_iter().find(|e| e["request_id"] == id.as_str()).map(|e| e["trace"].clone());
+    let traced =
+        trace.as_ref().and_then(Value::as_array).is_some_and(|t| t.iter().any(|c| c == "user.per_tx_limit=fail"));
+    probe.check("the policy trace names the failed user limit", traced, format!("{trace:?}"));
+    probe.check("nothing was signed", signed(d) == before, "");
+    format!("over-limit request prompted ({code}); trace recorded")
+}
+
+fn global_cap_bypass(d: &Daemon, probe: &mut Probe) -> String {
+    let before = signed(d);
+    let mut over = x402_intent("rt003", 1_000_001);
+    over["context_requires_approval"] = json!(true);
+    let (id, state, code, layer, sig) = submit(d, over);
+    probe.check(
+        "a request over the global per-transaction cap is denied, even when it asks for a person",
+        state == "Denied" && code == "DENY_GLOBAL_LIMIT" && layer == "global_defaults" && !sig,
+        format!("{state} {code} {layer}"),
+    );
+    let approve = call(d, &Request::Approve { request_id: id, intent_hash: "00".into() });
+    probe.check(
+        "and no approval can lift it",
+        matches!(&approve, Err(CallError::Api(e)) if e.code == "DENY_INVALID_TRANSITION"),
+        format!("{approve:?}"),
+    );
+    probe.check("nothing was signed", signed(d) == before, "");
+    format!("over-cap request denied ({code}, layer {layer})")
+}
+
+fn invalid_transition(d: &Daemon, probe: &mut Probe) -> String {
+    let before = signed(d);
+    let (pending, state, ..) = submit(d, x402_intent("rt007", 200_000));
+    probe.check("set-up: a request awaits approval", state == "AwaitUserApproval", state);
+    // The agent tries to push its own request on: approve, settle, deny.
+    let attempts: Vec<(&str, Request, &str)> = vec![
+        (
+            "settling a request that was never signed",
+            Request::Settle { request_id: pending.clone(), settled: true },
+            "DENY_INVALID_TRANSITION",
+        ),
+        (
+            "approve with a forged hash",
+            Request::Approve { request_id: pending.clone(), intent_hash: "00".into() },
+            "API_APPROVAL_HASH_MISMATCH",
+        ),
+    ];
+    for (what, r, expect) in attempts {
+        let got = call(d, &r);
+        probe.check(what, matches!(&got, Err(CallError::Api(e)) if e.code == expect), format!("{got:?}"));
+    }
+    let (denied, ..) = submit(d, x402_intent("rt007-denied", 5_000_000));
+    let got = call(d, &Request::Approve { request_id: denied, intent_hash: "00".into() });
+    probe.check(
+        "Denied -> Approved -> Signing is refused",
+        matches!(&got, Err(CallError::Api(e)) if e.code == "DENY_INVALID_TRANSITION"),
+        format!("{got:?}"),
+    );
+    let refused = d.events("transition_refused").len();
+    probe.check("each refused transition is an audit event", refused >= 2, format!("{refused} events"));
+    probe.check("nothing was signed", signed(d) == before, "");
+    format!("{refused} forced transitions refused with DENY_INVALID_TRANSITION and audited")
+}
+
+fn untrusted_authority(d: &Daemon, probe: &mut Probe) -> String {
+    let before = signed(d);
+    let mut results = Vec::new();
+    for (k, a) in [("rt008-a", "https://facilitator.example.attacker.net"), ("rt008-b", "https://evil.example")] {
+        let mut i = x402_intent(k, 10);
+        i["x402"]["payment_authority"] = json!(a);
+        results.push(submit(d, i));
+    }
+    let ok =
+        results.iter().all(|(_, s, c, _, sig)| s == "Denied" && c == "DENY_UNTRUSTED_FACILITATOR_OR_PAYEE" && !sig);
+    probe.check("payments through unknown facilitators are denied", ok, format!("{results:?}"));
+    probe.check("nothing was signed", signed(d) == before, "");
+    "untrusted payment authorities denied (DENY_UNTRUSTED_FACILITATOR_OR_PAYEE)".into()
+}
+
+fn unapproved_scheme(d: &Daemon, probe: &mut Probe) -> String {
+    let before = signed(d);
+    let mut results = Vec::new();
+    for (k, actor) in [("rt009-a", "agent"), ("rt009-b", "user")] {
+        let mut i = x402_intent(k, 10);
+        i["x402"]["scheme_id"] = json!("v3-evm-exact");
+        i["actor"] = json!(actor);
+        results.push(submit(d, i));
+    }
+    let ok = results.iter().all(|(_, s, c, _, sig)| s == "Denied" && c == "DENY_UNAPPROVED_SCHEME" && !sig);
+    probe.check("a scheme outside the allowlist is denied in both lanes", ok, format!("{results:?}"));
+    probe.check("nothing was signed", signed(d) == before, "");
+    "non-allowlisted scheme denied (DENY_UNAPPROVED_SCHEME)".into()
+}
+
+fn mutation_after_approval(d: &Daemon, probe: &mut Probe) -> String {
+    let original = x402_intent("rt010", 200_000);
+    let (id, state, ..) = submit(d, original.clone());
+    let hash = match call(d, &Request::Show { request_id: id.clone() }) {
+        Ok(Response::Pending { requests }) => requests[0].intent_hash.clone(),
+        other => return format!("cannot show the request: {other:?}"),
+    };
+    probe.check("set-up: the request awaits approval", state == "AwaitUserApproval", state);
+    let approved = call(d, &Request::Approve { request_id: id, intent_hash: hash });
+    probe.check(
+        "a person approved it",
+        matches!(&approved, Ok(Response::Decision { state, .. }) if state == "Submitted"),
+        "",
+    );
+    let before = signed(d);
+    let mut m = original.clone();
+    m["amount_atomic"] = json!("900000");
+    m["max_amount_atomic"] = json!("900000");
+    let (_, state, code, _, sig) = submit(d, m.clone());
+    probe.check(
+        "the amount raised under the approved request's key is refused",
+        state == "Denied" && code == "DENY_REPLAY" && !sig,
+        format!("{state} {code}"),
+    );
+    m["idempotency_key"] = json!("rt010-new");
+    m["payee"] = json!("AttackerPayee999");
+    let (_, state, code, _, sig) = submit(d, m);
+    probe.check(
+        "under a new key the mutated intent needs its own approval",
+        state == "AwaitUserApproval" && !sig,
+        format!("{state} {code}"),
+    );
+    probe.check("nothing more was signed", signed(d) == before, "");
+    "mutation after approval refused (DENY_REPLAY) or re-prompted".into()
+}
+
+fn secret_in_audit(d: &Daemon, probe: &mut Probe) -> String {
+    let secrets = [
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T",
+        "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=",
+    ];
+    for (n, s) in secrets.iter().enumerate() {
+        let mut i = x402_intent(&format!("rt018-{n}"), 200_000);
+        i["rationale"] = json!(format!("the key is {s}"));
+        let (id, ..) = submit(d, i);
+        let _ = call(d, &Request::Deny { request_id: id, reason: Some(format!("contains {s}")) });
+    }
+    let audit = std::fs::read_to_string(&d.audit_log).unwrap_or_default();
+    let ledger = std::fs::read_to_string(d.state_dir.join("ledger.jsonl")).unwrap_or_default();
+    let leaked: Vec<&&str> = secrets.iter().filter(|s| audit.contains(**s) || ledger.contains(**s)).collect();
+    probe.check("no injected secret appears in the audit log or the ledger", leaked.is_empty(), format!("{leaked:?}"));
+    let redactions = audit.matches("[REDACTED]").count();
+    probe.check("the redaction filter replaced them", redactions >= 6, format!("{redactions} redactions"));
+    probe.check(
+        "the scan covered real records",
+        audit.lines().count() > 10,
+        format!("{} records", audit.lines().count()),
+    );
+    format!("{} injected secrets, 0 leaked, {redactions} redactions", secrets.len())
+}
