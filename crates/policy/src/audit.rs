@@ -164,11 +164,11 @@ mod tests {
         let swapped = join(&[lines[0], lines[2], lines[1]]);
         assert_eq!(verify(&swapped).unwrap_err().line, 2);
         // A record re-hashed by someone without the rest of the chain.
-        let forged = good.replacen(&lines[1][..], &seal(2, GENESIS, &json!({"event": "forged"})).0.trim_end(), 1);
+        let forged = good.replacen(lines[1], seal(2, GENESIS, &json!({"event": "forged"})).0.trim_end(), 1);
         assert_eq!(verify(&forged).unwrap_err().line, 2);
         // A torn tail.
         assert_eq!(verify(&good[..good.len() - 5]).unwrap_err().why, "truncated record (no newline)");
-        assert_eq!(whole_lines_len(good[..good.len() - 5].as_bytes()), good.len() - lines[5].len() - 1);
+        assert_eq!(whole_lines_len(&good.as_bytes()[..good.len() - 5]), good.len() - lines[5].len() - 1);
         // Whitespace inside rec is covered byte for byte.
         let spaced = good.replacen("{\"event\":\"x\"", "{ \"event\":\"x\"", 1);
         assert_eq!(verify(&spaced).unwrap_err().line, 1);
