@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# keyward's main job on a fresh machine. Today (before the signer daemon
-# exists): build, run the signer's strict-profile self-check, then the
+# Build, the strict-profile self-check and the full red-team ledger (the end-to-end
+# main job is scripts/quickstart.sh). Evidence of the
 # red-team ledger, whose evidence lands in ./redteam-out. The operator
 # commands are ready too: target/release/keyward kes --help.
 set -euo pipefail
