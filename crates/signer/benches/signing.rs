@@ -38,10 +38,10 @@ fn main() {
     let raw_rate = n as f64 / start.elapsed().as_secs_f64();
     println!("raw in-process Ed25519 signing, 1 core: {raw_rate:.0} signatures/s");
 
-    let policy = Options::default().policy.replace("daily_cap = 100000000", "daily_cap = 18000000000000000000").replace(
-        "daily_limit = 50000000",
-        "daily_limit = 18000000000000000000",
-    );
+    let policy = Options::default()
+        .policy
+        .replace("daily_cap = 100000000", "daily_cap = 18000000000000000000")
+        .replace("daily_limit = 50000000", "daily_limit = 18000000000000000000");
     let d = Daemon::start(Path::new(KEYWARDD), &Options { policy, ..Options::default() });
     let mut admin = d.client().unwrap();
     assert!(matches!(
