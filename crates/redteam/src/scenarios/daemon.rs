@@ -210,7 +210,7 @@ impl Scenario for MemoryScraper {
     }
 
     fn run(&self, probe: &mut Probe) -> String {
-        let d = match start(Options::default()) {
+        let mut d = match start(Options::default()) {
             Ok(d) => d,
             Err(e) => return e,
         };
@@ -235,15 +235,25 @@ impl Scenario for MemoryScraper {
         );
         // 2. The signer's key (its identity key, which it uses on every
         //    handshake) is never in a client's memory. The oracle reads the
-        //    key from the vault; the daemon released the vault after start-up.
+        //    key from the vault while the daemon is stopped (a running daemon
+        //    holds the vault's lock), then the daemon is started again.
+        let stopped = d.signal_and_wait(daemon_harness::SIGTERM, Duration::from_secs(10)).is_some();
         let cfg = vault::VaultConfig::new(
             &d.vault_dir,
             vault::tpm::TpmConfig { tcti: d.tpm.tcti(), pcr_policy: Some(vault::tpm::PcrPolicy::default()) },
         );
-        let secret = match vault::Vault::open(cfg).and_then(|mut v| v.get("keywardd.identity")) {
-            Ok(s) => s,
-            Err(e) => return format!("cannot read the identity for the oracle: {e}"),
-        };
+        let oracle = vault::Vault::open(cfg).and_then(|mut v| v.get("keywardd.identity"));
+        let relaunched = d.launch();
+        let oracle_ok = stopped && oracle.is_ok() && relaunched.is_ok();
+        let oracle_why = format!(
+            "stopped: {stopped}; oracle: {:?}; relaunch: {:?}",
+            oracle.as_ref().err(),
+            relaunched.as_ref().err()
+        );
+        if !probe.check("the oracle read the signer's identity key from the vault", oracle_ok, oracle_why.clone()) {
+            return format!("cannot read the identity for the oracle: {oracle_why}");
+        }
+        let Ok(secret) = oracle else { return oracle_why };
         // A real client mid-session: it has connected and completed the
         // handshake, and waits for its intent on stdin.
         let mut client = match Command::new(&keyward)
