@@ -216,6 +216,14 @@ impl Daemon {
     }
 
     /// Whether a fresh client gets a `pong` (the daemon is serving).
+    /// One request on a fresh session, closed afterwards.
+    pub fn call(&self, request: &Request) -> Result<Response, ipc::client::CallError> {
+        let mut c = self.client().map_err(ipc::client::CallError::Ipc)?;
+        let out = c.call(request);
+        let _ = c.close();
+        out
+    }
+
     pub fn ping_ok(&self) -> bool {
         self.client().is_ok_and(|mut c| matches!(c.call(&Request::Ping), Ok(Response::Pong { .. })))
     }

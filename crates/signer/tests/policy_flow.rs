@@ -26,23 +26,16 @@ fn strict() -> Options {
 /// A daemon with key `hot` created.
 fn daemon(options: &Options) -> Daemon {
     let d = Daemon::start(std::path::Path::new(KEYWARDD), options);
-    match call(&d, &Request::KeyCreate { name: "hot".into(), kind: "ed25519".into() }) {
+    match d.call(&Request::KeyCreate { name: "hot".into(), kind: "ed25519".into() }) {
         Ok(Response::Key { .. }) => {}
         other => panic!("key create: {other:?}"),
     }
     d
 }
 
-fn call(d: &Daemon, r: &Request) -> Result<Response, CallError> {
-    let mut c = d.client().expect("connect");
-    let out = c.call(r);
-    let _ = c.close();
-    out
-}
-
 /// (request_id, state, reason_code, layer, signature) of a decision.
 fn submit(d: &Daemon, intent: Value) -> (String, String, String, String, Option<String>) {
-    match call(d, &Request::Submit { intent }) {
+    match d.call(&Request::Submit { intent }) {
         Ok(Response::Decision { request_id, state, reason_code, layer, signature, .. }) => {
             (request_id.unwrap_or_default(), state, reason_code, layer, signature)
         }
@@ -58,7 +51,7 @@ fn api_code(r: Result<Response, CallError>) -> String {
 }
 
 fn show_hash(d: &Daemon, id: &str) -> String {
-    match call(d, &Request::Show { request_id: id.into() }) {
+    match d.call(&Request::Show { request_id: id.into() }) {
         Ok(Response::Pending { requests }) => requests[0].intent_hash.clone(),
         other => panic!("show: {other:?}"),
     }
@@ -105,7 +98,7 @@ fn user_limits_prompt_and_global_caps_deny_rt002_rt003() {
     assert!(sig.is_none());
     // The prompted request can be approved and signed; the denied one cannot.
     let hash = show_hash(&d, &id);
-    assert!(matches!(call(&d, &Request::Approve { request_id: id, intent_hash: hash }),
+    assert!(matches!(d.call(&Request::Approve { request_id: id, intent_hash: hash }),
         Ok(Response::Decision { state, signature: Some(_), .. }) if state == "Submitted"));
     assert_eq!(d.events("signed").len(), 1);
 }
@@ -145,13 +138,13 @@ fn approvals_bind_to_the_intent_hash_rt010() {
     let mut bigger = original.clone();
     bigger["amount_atomic"] = json!("60000");
     bigger["max_amount_atomic"] = json!("60000");
-    let other_hash = match call(&d, &Request::Preview { intent: bigger.clone() }) {
+    let other_hash = match d.call(&Request::Preview { intent: bigger.clone() }) {
         Ok(Response::Decision { intent_hash: Some(h), .. }) => h,
         other => panic!("{other:?}"),
     };
     assert_ne!(other_hash, hash);
     assert_eq!(
-        api_code(call(&d, &Request::Approve { request_id: id.clone(), intent_hash: other_hash })),
+        api_code(d.call(&Request::Approve { request_id: id.clone(), intent_hash: other_hash })),
         "API_APPROVAL_HASH_MISMATCH"
     );
     // Material changes under the same idempotency key: refused as replays.
@@ -176,7 +169,7 @@ fn approvals_bind_to_the_intent_hash_rt010() {
     assert_eq!(state, "AwaitUserApproval");
     assert_ne!(id2, id);
     // The genuine approval signs exactly the original intent.
-    let (sig, pk) = match call(&d, &Request::Approve { request_id: id.clone(), intent_hash: hash }) {
+    let (sig, pk) = match d.call(&Request::Approve { request_id: id.clone(), intent_hash: hash }) {
         Ok(Response::Decision { signature: Some(s), public_key: Some(p), state, .. }) if state == "Submitted" => (s, p),
         other => panic!("{other:?}"),
     };
@@ -207,10 +200,10 @@ fn invalid_transitions_fail_closed_and_are_audited_rt007() {
         Request::Settle { request_id: pending.clone(), settled: true },
     ];
     for a in &attempts {
-        assert_eq!(api_code(call(&d, a)), "DENY_INVALID_TRANSITION", "{a:?}");
+        assert_eq!(api_code(d.call(a)), "DENY_INVALID_TRANSITION", "{a:?}");
     }
     assert_eq!(d.events("transition_refused").len(), attempts.len());
-    let state_of = |id: &str| match call(&d, &Request::Status { request_id: id.into() }) {
+    let state_of = |id: &str| match d.call(&Request::Status { request_id: id.into() }) {
         Ok(Response::Decision { state, .. }) => state,
         other => panic!("{other:?}"),
     };
@@ -230,14 +223,14 @@ fn a_pending_request_expires_at_its_deadline() {
     let (id, state, ..) = submit(&d, i);
     assert_eq!(state, "AwaitUserApproval");
     std::thread::sleep(Duration::from_millis(2_300));
-    match call(&d, &Request::Status { request_id: id.clone() }) {
+    match d.call(&Request::Status { request_id: id.clone() }) {
         Ok(Response::Decision { state, reason_code, .. }) => {
             assert_eq!((state.as_str(), reason_code.as_str()), ("Expired", "EXPIRE_TTL_REACHED"))
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        api_code(call(&d, &Request::Approve { request_id: id, intent_hash: "00".into() })),
+        api_code(d.call(&Request::Approve { request_id: id, intent_hash: "00".into() })),
         "DENY_INVALID_TRANSITION"
     );
 }
@@ -252,14 +245,14 @@ fn secrets_in_free_text_are_redacted_rt018() {
     let mut i = x402_intent("rt018", 200_000);
     i["rationale"] = json!(format!("my wallet seed is {seed} and the api token {token}"));
     let (id, ..) = submit(&d, i);
-    let _ = call(&d, &Request::Deny { request_id: id.clone(), reason: Some(format!("leaked {seed}")) });
+    let _ = d.call(&Request::Deny { request_id: id.clone(), reason: Some(format!("leaked {seed}")) });
     let audit = std::fs::read_to_string(&d.audit_log).unwrap();
     let ledger = std::fs::read_to_string(d.state_dir.join("ledger.jsonl")).unwrap();
     for text in [&audit, &ledger] {
         assert!(!text.contains(seed) && !text.contains(token), "a secret reached a log");
         assert!(text.contains("[REDACTED]"));
     }
-    match call(&d, &Request::Show { request_id: id }) {
+    match d.call(&Request::Show { request_id: id }) {
         Ok(Response::Pending { requests }) => assert!(!requests[0].rationale.contains(seed)),
         other => panic!("{other:?}"),
     }
@@ -346,7 +339,7 @@ fn kill_9_under_load_then_restart_keeps_chain_ledger_and_idempotency() {
     // Every answered key, resubmitted, returns the same signature and is not signed again.
     let signed_before = d.events("signed").len();
     for (key, sig) in answered.iter().take(50) {
-        match call(&d, &Request::Submit { intent: x402_intent(key, 10) }) {
+        match d.call(&Request::Submit { intent: x402_intent(key, 10) }) {
             Ok(Response::Decision { signature: Some(s), .. }) => assert_eq!(&s, sig, "{key}"),
             other => panic!("{key}: {other:?}"),
         }
@@ -358,7 +351,7 @@ fn kill_9_under_load_then_restart_keeps_chain_ledger_and_idempotency() {
     }
     assert!(per_hash.values().all(|&n| n == 1), "one signature per intent");
     // The ledger's total matches the signatures it holds.
-    match call(&d, &Request::DaemonStatus) {
+    match d.call(&Request::DaemonStatus) {
         Ok(Response::Daemon { status }) => {
             let spent: u64 = status["spent_today"]["usdc"]["all"].as_str().unwrap().parse().unwrap();
             assert_eq!(spent, 10 * per_hash.len() as u64, "{status}");

@@ -23,22 +23,15 @@ fn start() -> Result<Daemon, String> {
     let policy = TEST_POLICY.replace("confirm_new_destination = false", "confirm_new_destination = true");
     let d = Daemon::try_start(&keywardd, &Options { policy, ..Options::default() })
         .map_err(|e| format!("cannot start keywardd: {e}"))?;
-    match call(&d, &Request::KeyCreate { name: "hot".into(), kind: "ed25519".into() }) {
+    match d.call(&Request::KeyCreate { name: "hot".into(), kind: "ed25519".into() }) {
         Ok(Response::Key { .. }) => Ok(d),
         other => Err(format!("cannot create the signing key: {other:?}")),
     }
 }
 
-fn call(d: &Daemon, r: &Request) -> Result<Response, CallError> {
-    let mut c = d.client().map_err(CallError::Ipc)?;
-    let out = c.call(r);
-    let _ = c.close();
-    out
-}
-
 /// A decision's (request id, state, code, layer, signed?).
 fn submit(d: &Daemon, intent: Value) -> (String, String, String, String, bool) {
-    match call(d, &Request::Submit { intent }) {
+    match d.call(&Request::Submit { intent }) {
         Ok(Response::Decision { request_id, state, reason_code, layer, signature, .. }) => {
             (request_id.unwrap_or_default(), state, reason_code, layer, signature.is_some())
         }
@@ -52,11 +45,11 @@ fn submit(d: &Daemon, intent: Value) -> (String, String, String, String, bool) {
 /// "new destination" prompt does not mask what the scenario tests).
 fn known_payee(d: &Daemon, probe: &mut Probe) {
     let (id, state, ..) = submit(d, x402_intent("warm-up", 10));
-    let hash = match call(d, &Request::Show { request_id: id.clone() }) {
+    let hash = match d.call(&Request::Show { request_id: id.clone() }) {
         Ok(Response::Pending { requests }) if state == "AwaitUserApproval" => requests[0].intent_hash.clone(),
         _ => String::new(),
     };
-    let approved = call(d, &Request::Approve { request_id: id, intent_hash: hash });
+    let approved = d.call(&Request::Approve { request_id: id, intent_hash: hash });
     probe.check(
         "set-up: a first payment to the payee was approved by a person",
         matches!(&approved, Ok(Response::Decision { state, .. }) if state == "Submitted"),
@@ -149,7 +142,7 @@ fn global_cap_bypass(d: &Daemon, probe: &mut Probe) -> String {
         state == "Denied" && code == "DENY_GLOBAL_LIMIT" && layer == "global_defaults" && !sig,
         format!("{state} {code} {layer}"),
     );
-    let approve = call(d, &Request::Approve { request_id: id, intent_hash: "00".into() });
+    let approve = d.call(&Request::Approve { request_id: id, intent_hash: "00".into() });
     probe.check(
         "and no approval can lift it",
         matches!(&approve, Err(CallError::Api(e)) if e.code == "DENY_INVALID_TRANSITION"),
@@ -177,11 +170,11 @@ fn invalid_transition(d: &Daemon, probe: &mut Probe) -> String {
         ),
     ];
     for (what, r, expect) in attempts {
-        let got = call(d, &r);
+        let got = d.call(&r);
         probe.check(what, matches!(&got, Err(CallError::Api(e)) if e.code == expect), format!("{got:?}"));
     }
     let (denied, ..) = submit(d, x402_intent("rt007-denied", 5_000_000));
-    let got = call(d, &Request::Approve { request_id: denied, intent_hash: "00".into() });
+    let got = d.call(&Request::Approve { request_id: denied, intent_hash: "00".into() });
     probe.check(
         "Denied -> Approved -> Signing is refused",
         matches!(&got, Err(CallError::Api(e)) if e.code == "DENY_INVALID_TRANSITION"),
@@ -226,12 +219,12 @@ fn unapproved_scheme(d: &Daemon, probe: &mut Probe) -> String {
 fn mutation_after_approval(d: &Daemon, probe: &mut Probe) -> String {
     let original = x402_intent("rt010", 200_000);
     let (id, state, ..) = submit(d, original.clone());
-    let hash = match call(d, &Request::Show { request_id: id.clone() }) {
+    let hash = match d.call(&Request::Show { request_id: id.clone() }) {
         Ok(Response::Pending { requests }) => requests[0].intent_hash.clone(),
         other => return format!("cannot show the request: {other:?}"),
     };
     probe.check("set-up: the request awaits approval", state == "AwaitUserApproval", state);
-    let approved = call(d, &Request::Approve { request_id: id, intent_hash: hash });
+    let approved = d.call(&Request::Approve { request_id: id, intent_hash: hash });
     probe.check(
         "a person approved it",
         matches!(&approved, Ok(Response::Decision { state, .. }) if state == "Submitted"),
@@ -269,7 +262,7 @@ fn secret_in_audit(d: &Daemon, probe: &mut Probe) -> String {
         let mut i = x402_intent(&format!("rt018-{n}"), 200_000);
         i["rationale"] = json!(format!("the key is {s}"));
         let (id, ..) = submit(d, i);
-        let _ = call(d, &Request::Deny { request_id: id, reason: Some(format!("contains {s}")) });
+        let _ = d.call(&Request::Deny { request_id: id, reason: Some(format!("contains {s}")) });
     }
     let audit = std::fs::read_to_string(&d.audit_log).unwrap_or_default();
     let ledger = std::fs::read_to_string(d.state_dir.join("ledger.jsonl")).unwrap_or_default();

@@ -237,9 +237,7 @@ fn submit(shared: &Shared, peer: &Peer, intent: &Value) -> (u8, Vec<u8>) {
         }
         let usage = book.usage(&intent, now);
         let d = policy::decide(&intent, &shared.policy, &usage);
-        let rec = ledger::decided(&id, now, &intent, &hash, &d, ttl);
-        lines.extend(rec.line());
-        let _ = book.apply(rec);
+        lines.extend(book.record(ledger::decided(&id, now, &intent, &hash, &d, ttl)));
         (lines, Admitted::New(d))
     });
     let base = json!({"request_id": id, "correlation_id": intent.correlation_id, "uid": peer.uid, "pid": peer.pid,
@@ -314,11 +312,7 @@ fn snapshot_response(shared: &Shared, id: &str) -> (u8, Vec<u8>) {
 
 fn fail(shared: &Shared, id: &str, code: ReasonCode, detail: &str) {
     let r = Record::Failed { id: id.into(), code, detail: detail.into() };
-    let _ = shared.ledger.append(|b| {
-        let line = r.line();
-        let _ = b.apply(r);
-        (line, ())
-    });
+    let _ = shared.ledger.append(|b| (b.record(r), ()));
     shared.audit.record("signing_failed", json!({"request_id": id, "reason_code": code.as_str(), "detail": detail}));
 }
 
@@ -342,11 +336,7 @@ fn sign_and_record(shared: &Shared, id: &str) {
     match shared.keys.sign(&key, &message) {
         Ok((sig, public)) => {
             let r = Record::Signed { id: id.into(), signature: hex(&sig), public_key: hex(&public) };
-            let ok = shared.ledger.append(|b| {
-                let line = r.line();
-                let _ = b.apply(r);
-                (line, ())
-            });
+            let ok = shared.ledger.append(|b| (b.record(r), ()));
             if ok.is_err() {
                 return;
             }
@@ -430,8 +420,7 @@ fn person_decides(shared: &Shared, peer: &Peer, id: &str, input: Input, bound_ha
         } else {
             Record::Rejected { id: id.into(), ts: now, by: peer.uid }
         };
-        lines.extend(r.line());
-        let _ = b.apply(r);
+        lines.extend(b.record(r));
         (lines, Verdict::Done)
     });
     r.unwrap_or(Verdict::NotFound)
@@ -511,10 +500,7 @@ fn settle(shared: &Shared, peer: &Peer, id: &str, ok: bool) -> (u8, Vec<u8>) {
         if e.lifecycle.state() != State::Submitted {
             return (vec![], Err(Some(e.lifecycle.state())));
         }
-        let r = Record::Settled { id: id.into(), ok };
-        let line = r.line();
-        let _ = b.apply(r);
-        (line, Ok(()))
+        (b.record(Record::Settled { id: id.into(), ok }), Ok(()))
     });
     match r {
         Ok(Ok(())) => {

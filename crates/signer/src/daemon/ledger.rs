@@ -126,7 +126,7 @@ fn day(ts: u64) -> u64 {
 impl Book {
     /// Replays a journal. Lines that do not parse are a corrupted ledger:
     /// the daemon refuses to start rather than forget spend.
-    pub fn replay(text: &str, now: u64) -> Result<Book, String> {
+    pub fn replay(text: &str) -> Result<Book, String> {
         let mut book = Book::default();
         for (n, line) in text.lines().enumerate() {
             let r: Record = serde_json::from_str(line).map_err(|_| format!("ledger line {} is not a record", n + 1))?;
@@ -141,8 +141,18 @@ impl Book {
             .map(|e| e.id.clone())
             .collect();
         book.recovered_failed = stuck;
-        let _ = now;
         Ok(book)
+    }
+
+    /// Applies `r` and returns its journal line: how every new record enters
+    /// the book, inside [`super::journal::Journal::append`]'s closure, so
+    /// that the book and the file never disagree on order. The caller has
+    /// checked the transition; a record the book refuses is still journaled
+    /// (replay refuses it the same way and stops the daemon).
+    pub fn record(&mut self, r: Record) -> Vec<u8> {
+        let line = r.line();
+        let _ = self.apply(r);
+        line
     }
 
     /// Applies a record to the book (at replay, and as it is written).
@@ -302,9 +312,7 @@ impl Book {
             .collect();
         let mut out = Vec::new();
         for id in due {
-            let r = Record::Expired { id, ts: now };
-            out.extend(r.line());
-            let _ = self.apply(r);
+            out.extend(self.record(Record::Expired { id, ts: now }));
         }
         out
     }
@@ -378,10 +386,10 @@ mod tests {
             book.apply(r).unwrap();
         }
         assert_eq!(book.spent(100, "usdc"), (50, 50), "b was released");
-        let replayed = Book::replay(&text, 100).unwrap();
+        let replayed = Book::replay(&text).unwrap();
         assert_eq!(replayed.spent(100, "usdc"), (50, 50));
         assert_eq!(replayed.by_idempotency("k1").unwrap().signature.as_deref(), Some("s"));
         assert_eq!(replayed.recovered_failed, vec!["c".to_string()]);
-        assert!(Book::replay("{\"t\":\"nonsense\"}\n", 0).is_err());
+        assert!(Book::replay("{\"t\":\"nonsense\"}\n").is_err());
     }
 }

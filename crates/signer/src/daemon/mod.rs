@@ -113,11 +113,10 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
         Ok(p) => p,
         Err(e) => return die("KW_POLICY_INVALID", &e.0),
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut replay_error = None;
     let ledger_path = config.daemon.state_dir.join("ledger.jsonl");
     let ledger = match journal::Journal::open(&ledger_path, |text| {
-        ledger::Book::replay(text, now).unwrap_or_else(|e| {
+        ledger::Book::replay(text).unwrap_or_else(|e| {
             replay_error = Some(e);
             ledger::Book::default()
         })
@@ -142,14 +141,7 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
             code: policy::ReasonCode::FailSigning,
             detail: "keywardd stopped before signing".into(),
         };
-        if ledger
-            .append(|b| {
-                let line = r.line();
-                let _ = b.apply(r);
-                (line, ())
-            })
-            .is_err()
-        {
+        if ledger.append(|b| (b.record(r), ())).is_err() {
             return die("KW_LEDGER_WRITE_FAILED", ledger_path.display());
         }
         audit.record("recovered_failed", json!({"request_id": id, "reason_code": "FAIL_SIGNING"}));
