@@ -53,8 +53,13 @@ pub(crate) fn response(r: &Response) -> String {
         Response::Pending { requests } if requests.is_empty() => "no request is waiting for approval\n".into(),
         Response::Pending { requests } => requests.iter().map(pending).collect::<Vec<_>>().join("\n"),
         Response::Key { name, key_kind, public_key } => format!("key {name} ({key_kind}): {public_key}\n"),
-        Response::Keys { names } if names.is_empty() => "no signing keys\n".into(),
-        Response::Keys { names } => names.iter().map(|n| format!("{n}\n")).collect(),
+        Response::Keys { names, proof_keys } if names.is_empty() && proof_keys.is_empty() => "no signing keys\n".into(),
+        Response::Keys { names, proof_keys } => names
+            .iter()
+            .map(|n| format!("{n} (ed25519)\n"))
+            .chain(proof_keys.iter().map(|n| format!("{n} (proof-ed25519)\n")))
+            .collect(),
+        Response::Signature { signature, public_key } => format!("signature:  {signature}\npublic key: {public_key}\n"),
         Response::Daemon { status } => serde_json::to_string_pretty(status).unwrap_or_default() + "\n",
     }
 }

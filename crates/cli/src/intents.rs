@@ -119,7 +119,8 @@ fn read_intent(path: &Path) -> Result<serde_json::Value, (String, String)> {
     serde_json::from_slice(&text).map_err(|_| ("CLI_INPUT".into(), "the intent is not valid JSON".into()))
 }
 
-fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<Response, (String, String)> {
+/// Connects to the signer and completes the handshake.
+pub(crate) fn connect(conn: &Connection) -> Result<Client, (String, String)> {
     let pinned = read_pin(&conn.pin).map_err(|e| (e.code().to_string(), format!("pin file {}", conn.pin.display())))?;
     let suite = match conn.suite {
         SuiteArg::XChaCha20Poly1305 => Suite::XChaCha20Poly1305,
@@ -128,8 +129,12 @@ fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<Response, (String
             Suite::Aes256Gcm
         }
     };
-    let mut client = Client::connect(&conn.socket, pinned, suite, Duration::from_secs(conn.timeout))
-        .map_err(|e| (e.code().to_string(), e.to_string()))?;
+    Client::connect(&conn.socket, pinned, suite, Duration::from_secs(conn.timeout))
+        .map_err(|e| (e.code().to_string(), e.to_string()))
+}
+
+fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<Response, (String, String)> {
+    let mut client = connect(conn)?;
     let call = |client: &mut Client, request: &Request| {
         client.call(request).map_err(|e| (e.code().to_string(), e.to_string()))
     };

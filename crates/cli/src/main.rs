@@ -9,11 +9,14 @@
 //! out by `keywardd` itself, the only binary that unseals, and so is
 //! `keyward init`. Intent commands (`ping`, `preview`, `submit`, `sign`,
 //! `approvals`, `key`, `status`, `settle`) talk to the running `keywardd`
-//! over its socket ([`intents`]); `audit` reads the audit log ([`audit`]).
+//! over its socket ([`intents`]); `audit` reads the audit log ([`audit`]);
+//! `bundle` verifies and restores signed bundles itself and asks the signer
+//! for signatures ([`bundle_cmd`]).
 //! Every command prints text, or one JSON document with `--json`.
 #![forbid(unsafe_code)]
 
 mod audit;
+mod bundle_cmd;
 mod helper;
 mod human;
 mod intents;
@@ -68,6 +71,10 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Signed proofs and SPECTRUM bundles: sign-proof, verify-proof, verify,
+    /// verify-chain, restore, restore-chain, make.
+    #[command(subcommand)]
+    Bundle(bundle_cmd::BundleCommand),
     /// Verify the audit log's hash chain, or explain one request.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -93,6 +100,7 @@ fn main() -> ExitCode {
             helper::exec(helper::SIGNER, &with_subcommand("init", a))
         }
         Command::Audit(cmd) => audit::run(&cmd, args.json),
+        Command::Bundle(cmd) => bundle_cmd::run(&args.connection, &cmd, args.json),
         Command::Intent(cmd) => intents::run(&args.connection, &cmd, args.json),
     }
 }

@@ -15,7 +15,6 @@
 //! accepting a signature a Cardano node rejects would be a consensus bug.
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
-use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use secmem::{MLockedSeed, MLockedSizedBytes, scrubbed};
@@ -209,73 +208,14 @@ pub fn verify(vk: &Ed25519VerificationKey, message: &[u8], signature: &Ed25519Si
     key.verify(message, &Signature::from_bytes(&signature.0)).map_err(|_| CryptoError::Verify(VerifyFailure::Equation))
 }
 
-/// The checks libsodium makes before the equation.
+/// The checks libsodium makes before the equation (see the `sigverify`
+/// crate, which holds them so that `keyward` can verify without linking this
+/// crate).
 pub fn check_libsodium_rules(vk: &[u8; 32], sig: &[u8; 64]) -> Result<(), VerifyFailure> {
-    let s: [u8; 32] = sig[32..].try_into().expect("32 bytes");
-    if bool::from(Scalar::from_canonical_bytes(s).is_none()) {
-        return Err(VerifyFailure::NonCanonicalS);
-    }
-    let r: [u8; 32] = sig[..32].try_into().expect("32 bytes");
-    if has_small_order(&r) {
-        return Err(VerifyFailure::SmallOrderR);
-    }
-    if !is_canonical_point_encoding(vk) {
-        return Err(VerifyFailure::NonCanonicalKey);
-    }
-    if has_small_order(vk) {
-        return Err(VerifyFailure::SmallOrderKey);
-    }
-    Ok(())
+    sigverify::check_rules(vk, sig).map_err(VerifyFailure::from)
 }
 
-/// libsodium's `ge25519_is_canonical`: the y coordinate (sign bit aside) is
-/// below p = 2^255 − 19.
-pub fn is_canonical_point_encoding(s: &[u8; 32]) -> bool {
-    let top_is_max = s[31] & 0x7f == 0x7f && s[1..31].iter().all(|&b| b == 0xff);
-    !(top_is_max && s[0] >= 0xed)
-}
-
-/// The encodings, sign bit cleared, of every point of order dividing 8, plus
-/// the non-canonical encodings p and p+1 of y = 0 and y = 1: the same list as
-/// libsodium's `ge25519_has_small_order`.
-const SMALL_ORDER_ENCODINGS: [[u8; 32]; 7] = [
-    // y = 0 (order 4)
-    [0; 32],
-    // y = 1, the identity (order 1)
-    [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    // order 8
-    [
-        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf,
-        0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
-    ],
-    // order 8
-    [
-        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20,
-        0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
-    ],
-    // y = p − 1 = −1 (order 2)
-    [
-        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
-    ],
-    // y = p, non-canonical 0 (order 4)
-    [
-        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
-    ],
-    // y = p + 1, non-canonical 1 (order 1)
-    [
-        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
-    ],
-];
-
-/// libsodium's `ge25519_has_small_order`, on an encoding (sign bit ignored).
-pub fn has_small_order(s: &[u8; 32]) -> bool {
-    let mut masked = *s;
-    masked[31] &= 0x7f;
-    SMALL_ORDER_ENCODINGS.contains(&masked)
-}
+pub use sigverify::{has_small_order, is_canonical_point_encoding};
 
 /// Decompresses an encoding (used by tests to cross-check the list above).
 pub fn decompress(s: &[u8; 32]) -> Option<curve25519_dalek::EdwardsPoint> {

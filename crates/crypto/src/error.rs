@@ -26,6 +26,20 @@ pub enum VerifyFailure {
     KeyMismatch,
 }
 
+impl From<sigverify::Rejection> for VerifyFailure {
+    fn from(r: sigverify::Rejection) -> Self {
+        use sigverify::Rejection as R;
+        match r {
+            R::NonCanonicalS => VerifyFailure::NonCanonicalS,
+            R::SmallOrderR => VerifyFailure::SmallOrderR,
+            R::NonCanonicalKey => VerifyFailure::NonCanonicalKey,
+            R::SmallOrderKey => VerifyFailure::SmallOrderKey,
+            R::InvalidKey => VerifyFailure::InvalidKey,
+            R::Equation => VerifyFailure::Equation,
+        }
+    }
+}
+
 /// A crypto operation's failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -41,7 +41,7 @@ impl Role {
             Ping | Status { .. } | DaemonStatus => true,
             Preview { .. } | Submit { .. } | Settle { .. } => matches!(self, Role::Agent | Role::Admin),
             Approvals | Show { .. } | Approve { .. } | Deny { .. } => matches!(self, Role::Approver | Role::Admin),
-            KeyCreate { .. } | KeyList => self == Role::Admin,
+            KeyCreate { .. } | KeyList | SignProof { .. } | SignBundle { .. } => self == Role::Admin,
         }
     }
 }
@@ -91,6 +91,20 @@ pub enum Request {
         kind: String,
     },
     KeyList,
+    /// Sign a proof (the JSON text of `PROOF.json`) with proof key `key`:
+    /// the signer canonicalizes it itself and refuses a proof that already
+    /// carries a `signature` (docs/bundle-format.md, "Proof signatures").
+    SignProof {
+        key: String,
+        proof: String,
+    },
+    /// Sign the SPECTRUM-04 payload `{bundle_root, decision: ACCEPT,
+    /// validator_id}` for `bundle_root` with proof key `key`; the signer
+    /// builds the payload and the domain-separated message itself.
+    SignBundle {
+        key: String,
+        bundle_root: String,
+    },
     /// The daemon's counters, audit head and key-window figures.
     DaemonStatus,
 }
@@ -159,6 +173,14 @@ pub enum Response {
     },
     Keys {
         names: Vec<String>,
+        /// Proof keys (kind `proof-ed25519`).
+        #[serde(default)]
+        proof_keys: Vec<String>,
+    },
+    /// A signature from a proof key, and the public key that verifies it.
+    Signature {
+        signature: String,
+        public_key: String,
     },
     Daemon {
         status: serde_json::Value,

@@ -12,4 +12,5 @@ pub mod daemon;
 pub mod fallback;
 pub mod legacy;
 pub mod migrate;
+pub mod offline;
 pub mod operator;

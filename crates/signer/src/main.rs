@@ -50,6 +50,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sign a proof (`--proof PROOF.json`) or a SPECTRUM-04 bundle payload
+    /// (`--bundle-root HEX`) with an Ed25519 key file (64 hex digits; `-`
+    /// for stdin). Prints `{"public_key","signature"}`.
+    SignOffline {
+        #[arg(long)]
+        key_file: std::path::PathBuf,
+        #[arg(long, conflicts_with = "bundle_root", required_unless_present = "bundle_root")]
+        proof: Option<std::path::PathBuf>,
+        #[arg(long)]
+        bundle_root: Option<String>,
+    },
     /// Write the Mermaid diagrams of the state machines (docs/diagrams).
     Diagrams {
         #[arg(long, default_value = "docs/diagrams")]
@@ -90,6 +101,14 @@ fn main() -> ExitCode {
         Command::Migrate(m) => operator::run_migrate(&args.vault, &m, env),
         Command::Run { config } => signer::daemon::run(&config, &hardening),
         Command::Init { config, json } => signer::daemon::init(&config, json),
+        Command::SignOffline { key_file, proof, bundle_root } => {
+            let target = match (&proof, &bundle_root) {
+                (Some(p), _) => signer::offline::Target::Proof(p),
+                (None, Some(r)) => signer::offline::Target::BundleRoot(r),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            signer::offline::run(&key_file, target)
+        }
         Command::Diagrams { out } => match signer::daemon::diagrams::write(&out) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -32,6 +32,7 @@ use policy::redact::redact;
 use serde_json::{Value, json};
 
 use super::journal::JournalFailed;
+use super::keys::Purpose;
 use super::ledger::{self, Entry, Record};
 use super::lifecycle::{Input, State, state_name};
 use super::server::{Peer, Shared};
@@ -152,9 +153,11 @@ pub(crate) fn handle(shared: &Shared, peer: &Peer, session: &[u8; 16], payload: 
         Request::Status { request_id } => status(shared, &request_id),
         Request::Settle { request_id, settled } => settle(shared, peer, &request_id, settled),
         Request::KeyCreate { name, kind } => key_create(shared, peer, &name, &kind),
-        Request::KeyList => match shared.keys.list() {
-            Ok(names) => respond(&Response::Keys { names }),
-            Err(e) => api_error(e.code.as_str(), &e.detail),
+        Request::SignProof { key, proof } => sign_proof(shared, peer, &key, &proof),
+        Request::SignBundle { key, bundle_root } => sign_bundle(shared, peer, &key, &bundle_root),
+        Request::KeyList => match (shared.keys.list(Purpose::Intent), shared.keys.list(Purpose::Proof)) {
+            (Ok(names), Ok(proof_keys)) => respond(&Response::Keys { names, proof_keys }),
+            (Err(e), _) | (_, Err(e)) => api_error(e.code.as_str(), &e.detail),
         },
         Request::DaemonStatus => daemon_status(shared),
     }
@@ -521,19 +524,67 @@ fn settle(shared: &Shared, peer: &Peer, id: &str, ok: bool) -> (u8, Vec<u8>) {
 }
 
 fn key_create(shared: &Shared, peer: &Peer, name: &str, kind: &str) -> (u8, Vec<u8>) {
-    if kind != "ed25519" {
-        return api_error("KW_KEY_KIND_UNSUPPORTED", "keywardd creates ed25519 keys (KES keys: keyward kes)");
-    }
-    if vault::envelope::validate_name(&super::keys::vault_name(name)).is_err() || name.len() > 64 {
+    let Some(purpose) = Purpose::from_kind(kind) else {
+        return api_error(
+            "KW_KEY_KIND_UNSUPPORTED",
+            "keywardd creates ed25519 (intent) and proof-ed25519 (proof) keys (KES keys: keyward kes)",
+        );
+    };
+    if vault::envelope::validate_name(&purpose.vault_name(name)).is_err() || name.len() > 64 {
         return api_error("KW_KEY_NAME_INVALID", "key names are 1-64 characters of [A-Za-z0-9._-]");
     }
-    match shared.keys.create(name) {
+    match shared.keys.create(purpose, name) {
         Ok(public) => {
             shared.audit.record(
                 "key_created",
                 json!({"name": name, "kind": kind, "public_key": hex(&public), "uid": peer.uid}),
             );
             respond(&Response::Key { name: name.into(), key_kind: kind.into(), public_key: hex(&public) })
+        }
+        Err(e) => api_error(e.code.as_str(), &e.detail),
+    }
+}
+
+/// Signs a proof's canonical JSON with a proof key. The signer parses and
+/// canonicalizes the proof itself: a caller cannot have it sign bytes that
+/// are not a proof.
+fn sign_proof(shared: &Shared, peer: &Peer, key: &str, proof: &str) -> (u8, Vec<u8>) {
+    let Ok(doc) = bundle::json::parse(proof.as_bytes()) else {
+        return api_error("PROOF_MALFORMED", "the proof is not valid JSON");
+    };
+    let message = match bundle::proof::message_to_sign(&doc) {
+        Ok(m) => m,
+        Err(e) => return api_error(e.code, e.message),
+    };
+    let digest = bundle::hex::sha256(&message);
+    match shared.keys.sign_built(Purpose::Proof, key, |_| message) {
+        Ok((sig, public)) => {
+            shared.audit.record(
+                "proof_signed",
+                json!({"key": key, "uid": peer.uid, "message_sha256": digest, "public_key": hex(&public)}),
+            );
+            respond(&Response::Signature { signature: hex(&sig), public_key: hex(&public) })
+        }
+        Err(e) => api_error(e.code.as_str(), &e.detail),
+    }
+}
+
+/// Signs the SPECTRUM-04 payload for `bundle_root`; the payload names the
+/// key's own validator id.
+fn sign_bundle(shared: &Shared, peer: &Peer, key: &str, bundle_root: &str) -> (u8, Vec<u8>) {
+    if !bundle::hex::is_lower_hex(bundle_root, 64) {
+        return api_error("API_BAD_REQUEST", "bundle_root is 64 lowercase hex digits");
+    }
+    let built = |pk: &[u8; 32]| {
+        bundle::verify::signature_message(&bundle::verify::signed_payload(bundle_root, &bundle::hex::sha256(pk)))
+    };
+    match shared.keys.sign_built(Purpose::Proof, key, built) {
+        Ok((sig, public)) => {
+            shared.audit.record(
+                "bundle_signed",
+                json!({"key": key, "uid": peer.uid, "bundle_root": bundle_root, "public_key": hex(&public)}),
+            );
+            respond(&Response::Signature { signature: hex(&sig), public_key: hex(&public) })
         }
         Err(e) => api_error(e.code.as_str(), &e.detail),
     }

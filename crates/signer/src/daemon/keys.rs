@@ -1,7 +1,11 @@
 //! Signing keys: sealed in the vault, unsealed into locked memory for one
 //! operation or for a bounded window, wiped after.
 //!
-//! A key named `N` is the vault entry `key.N` (kind `ed25519-seed`). With
+//! A key has a purpose, and the purpose is its vault namespace: intent key
+//! `N` is the entry `key.N`, proof key `N` (for signed proofs and SPECTRUM
+//! bundles) is `proofkey.N`, both of kind `ed25519-seed`. A request names a
+//! key and the operation fixes the namespace, so a payment key can never be
+//! made to sign a proof, nor a proof key a payment. With
 //! `unseal_window_ms = 0` every signature unseals the key, signs and drops
 //! it at once. With a window `w` (at most 5 000 ms), an unsealed key stays in
 //! locked memory for at most `w` after its unseal, then a reaper thread drops
@@ -23,9 +27,44 @@ use secmem::MLockedSeed;
 use vault::envelope::SecretKind;
 use vault::{SecretProvider, Vault, VaultError};
 
-/// The vault name of signing key `name`.
+/// What a key signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Intents decided by the policy (`key.N`, kind `ed25519`).
+    Intent,
+    /// Proofs and SPECTRUM-04 bundle payloads (`proofkey.N`, kind `proof-ed25519`).
+    Proof,
+}
+
+impl Purpose {
+    fn prefix(self) -> &'static str {
+        match self {
+            Purpose::Intent => "key.",
+            Purpose::Proof => "proofkey.",
+        }
+    }
+
+    /// The kind a caller names when creating such a key.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Purpose::Intent => "ed25519",
+            Purpose::Proof => "proof-ed25519",
+        }
+    }
+
+    pub fn from_kind(kind: &str) -> Option<Purpose> {
+        [Purpose::Intent, Purpose::Proof].into_iter().find(|p| p.kind() == kind)
+    }
+
+    /// The vault entry of key `name` with this purpose.
+    pub fn vault_name(self, name: &str) -> String {
+        format!("{}{name}", self.prefix())
+    }
+}
+
+/// The vault name of intent key `name`.
 pub fn vault_name(name: &str) -> String {
-    format!("key.{name}")
+    Purpose::Intent.vault_name(name)
 }
 
 /// Why a signature could not be made. Public words only.
@@ -90,8 +129,8 @@ impl Keys {
         l.max_us = l.max_us.max(us);
     }
 
-    fn unseal(&self, name: &str) -> Result<Cached, SignError> {
-        let secret = self.vault().get(&vault_name(name)).map_err(|e| vault_error(&e))?;
+    fn unseal(&self, entry: &str) -> Result<Cached, SignError> {
+        let secret = self.vault().get(entry).map_err(|e| vault_error(&e))?;
         if secret.kind != SecretKind::Ed25519Seed || secret.bytes.len() != 32 {
             return Err(SignError { code: ReasonCode::FailSigning, detail: "the key is not an Ed25519 key".into() });
         }
@@ -108,11 +147,24 @@ impl Keys {
         Ok(Cached { key, public, since })
     }
 
-    /// Signs `message` with key `name`: (signature, public key).
+    /// Signs `message` with intent key `name`: (signature, public key).
     pub fn sign(&self, name: &str, message: &[u8]) -> Result<([u8; 64], [u8; 32]), SignError> {
+        self.sign_built(Purpose::Intent, name, |_| message.to_vec())
+    }
+
+    /// Signs the message `build` makes from the key's public key (a
+    /// SPECTRUM-04 payload names its signer's validator id).
+    pub fn sign_built(
+        &self,
+        purpose: Purpose,
+        name: &str,
+        build: impl FnOnce(&[u8; 32]) -> Vec<u8>,
+    ) -> Result<([u8; 64], [u8; 32]), SignError> {
+        let entry = purpose.vault_name(name);
+        let name = entry.as_str();
         if self.window.is_zero() {
             let c = self.unseal(name)?;
-            let sig = c.key.sign_bytes_m(message).0;
+            let sig = c.key.sign_bytes_m(&build(&c.public)).0;
             let (public, since) = (c.public, c.since);
             drop(c);
             self.wiped(since);
@@ -132,7 +184,7 @@ impl Keys {
             cache.insert(name.to_string(), c);
         }
         let c = cache.get(name).expect("inserted above");
-        Ok((c.key.sign_bytes_m(message).0, c.public))
+        Ok((c.key.sign_bytes_m(&build(&c.public)).0, c.public))
     }
 
     /// Drops every key whose window has passed (or all, at shutdown).
@@ -154,26 +206,28 @@ impl Keys {
         (self.window / 10).clamp(Duration::from_millis(5), Duration::from_millis(100))
     }
 
-    /// Creates Ed25519 key `name` from fresh randomness; its public key.
-    pub fn create(&self, name: &str) -> Result<[u8; 32], SignError> {
+    /// Creates Ed25519 key `name` for `purpose` from fresh randomness; its
+    /// public key.
+    pub fn create(&self, purpose: Purpose, name: &str) -> Result<[u8; 32], SignError> {
         let mut vault = self.vault();
-        if vault.list().map_err(|e| vault_error(&e))?.contains(&vault_name(name)) {
+        let entry = purpose.vault_name(name);
+        if vault.list().map_err(|e| vault_error(&e))?.contains(&entry) {
             return Err(SignError { code: ReasonCode::FailSigning, detail: "a key with this name exists".into() });
         }
         let seed = MLockedSeed::<32>::new_random().map_err(|_| SignError {
             code: ReasonCode::FailSigning,
             detail: "no randomness or locked memory".into(),
         })?;
-        vault.put(&vault_name(name), SecretKind::Ed25519Seed, seed.as_bytes()).map_err(|e| vault_error(&e))?;
+        vault.put(&entry, SecretKind::Ed25519Seed, seed.as_bytes()).map_err(|e| vault_error(&e))?;
         let key = Ed25519SigningKey::gen_key_m(&seed)
             .map_err(|_| SignError { code: ReasonCode::FailSigning, detail: "key derivation failed".into() })?;
         Ok(key.derive_verification_key_m().0)
     }
 
-    /// The names of the signing keys.
-    pub fn list(&self) -> Result<Vec<String>, SignError> {
+    /// The names of the keys with `purpose`.
+    pub fn list(&self, purpose: Purpose) -> Result<Vec<String>, SignError> {
         let names = self.vault().list().map_err(|e| vault_error(&e))?;
-        Ok(names.iter().filter_map(|n| n.strip_prefix("key.").map(str::to_owned)).collect())
+        Ok(names.iter().filter_map(|n| n.strip_prefix(purpose.prefix()).map(str::to_owned)).collect())
     }
 
     pub fn lifetimes(&self) -> Lifetimes {
