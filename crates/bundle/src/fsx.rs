@@ -12,7 +12,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 
@@ -42,6 +42,11 @@ pub(crate) fn open_beneath(dir: impl AsFd, rel: &str, how: ResolveFlags) -> Resu
         how,
     )?;
     Ok(File::from(fd))
+}
+
+/// `FileType` of `rel` beneath `dir` without following a final symlink.
+pub(crate) fn lstat_type(dir: &OwnedFd, rel: &str) -> Result<FileType, Errno> {
+    rustix::fs::statat(dir, rel, AtFlags::SYMLINK_NOFOLLOW).map(|st| FileType::from_raw_mode(st.st_mode))
 }
 
 /// Whether `fd` is a regular file, and its size.

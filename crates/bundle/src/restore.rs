@@ -98,6 +98,17 @@ impl Outcome {
         self.details.push((key.to_string(), value));
         self
     }
+
+    /// The rollback after `cause` did not reach its success state.
+    fn rollback_failed(cause: &Outcome) -> Outcome {
+        Outcome {
+            ok: false,
+            code: "RESTORE_ROLLBACK_FAILED",
+            phase: cause.phase,
+            cause_code: Some(cause.cause_code.unwrap_or(cause.code)),
+            details: Vec::new(),
+        }
+    }
 }
 
 /// Progress of the copy, for a progress bar.
@@ -312,7 +323,7 @@ fn path_safety(result_root: Option<&OwnedFd>, verified: &Verified) -> Result<(),
                 so_far.push('/');
             }
             so_far.push_str(comp);
-            match verify::lstat_type(root, &so_far) {
+            match fsx::lstat_type(root, &so_far) {
                 Ok(FileType::Symlink) => {
                     return Err(Outcome::fail("RESTORE_SYMLINK_ESCAPE_DETECTED", Phase::Preflight)
                         .with("path", shown_path(rel)));
@@ -368,7 +379,16 @@ struct Counter<'a> {
     report: Option<&'a (dyn Fn(Progress) + Sync)>,
 }
 
-impl Counter<'_> {
+impl<'a> Counter<'a> {
+    fn new<'p>(plans: impl IntoIterator<Item = &'p Planned>, report: Option<&'a (dyn Fn(Progress) + Sync)>) -> Self {
+        let (mut total_files, mut total_bytes) = (0, 0);
+        for p in plans {
+            total_files += p.entries.len() as u64;
+            total_bytes += p.bytes();
+        }
+        Counter { done_files: 0, done_bytes: 0, total_files, total_bytes, report }
+    }
+
     fn step(&mut self, bytes: u64) {
         self.done_files += 1;
         self.done_bytes += bytes;
@@ -435,17 +455,7 @@ fn execute(
 }
 
 fn rolled_back(result: &OwnedFd, created: &mut Created, f: Fail) -> Fail {
-    if rollback(result, created) {
-        f
-    } else {
-        Outcome {
-            ok: false,
-            code: "RESTORE_ROLLBACK_FAILED",
-            phase: f.phase,
-            cause_code: Some(f.code),
-            details: Vec::new(),
-        }
-    }
+    if rollback(result, created) { f } else { Outcome::rollback_failed(&f) }
 }
 
 fn execute_inner(
@@ -460,7 +470,7 @@ fn execute_inner(
     // Reject-if-exists before any write (the rename below is what makes it
     // a guarantee).
     for e in &planned.entries {
-        if verify::lstat_type(result, &e.rel).is_ok() {
+        if fsx::lstat_type(result, &e.rel).is_ok() {
             return Err(exec("RESTORE_TARGET_PATH_EXISTS").with("path", shown_path(&e.rel)));
         }
     }
@@ -627,7 +637,7 @@ fn remove_if_ours(base: &OwnedFd, rel: &str, id: (u64, u64)) -> bool {
     for _ in 0..100 {
         let Ok(dir) = open_subdir(base, parent) else {
             // The parent is missing or not a plain directory right now.
-            if verify::lstat_type(base, parent).is_err() {
+            if fsx::lstat_type(base, parent).is_err() {
                 return true;
             }
             std::thread::yield_now();
@@ -646,7 +656,7 @@ fn remove_if_ours(base: &OwnedFd, rel: &str, id: (u64, u64)) -> bool {
 fn remove_staging(result: &OwnedFd, created: &mut Created) -> bool {
     let Some(st) = created.staging.take() else { return true };
     let Ok(dir) = open_subdir(result, &st.name) else {
-        return verify::lstat_type(result, &st.name).is_err();
+        return fsx::lstat_type(result, &st.name).is_err();
     };
     let mut ok = true;
     for f in &st.files {
@@ -717,13 +727,7 @@ fn restore_bundle_inner(req: &Request<'_>, run_dir: &Path) -> Result<Outcome, Fa
     if req.dry_run {
         return Ok(dry_run_outcome(&planned, root_shown));
     }
-    let mut counter = Counter {
-        done_files: 0,
-        done_bytes: 0,
-        total_files: planned.entries.len() as u64,
-        total_bytes: planned.bytes(),
-        report: req.progress,
-    };
+    let mut counter = Counter::new([&planned], req.progress);
     let mut created = Created::default();
     let manifest = execute(&project, &root, &planned, None, &mut counter, &mut created)?;
     Ok(Outcome { ok: true, code: "OK", phase: Phase::Verify, cause_code: None, details: Vec::new() }
@@ -756,9 +760,7 @@ fn restore_chain_inner(req: &Request<'_>, run_dirs: &[std::path::PathBuf]) -> Re
         return Err(pre("RESTORE_VERIFY_STRICT_FAILED").with("verifier_code", json::string("CHAIN_EMPTY")));
     }
     let ids: Vec<String> = run_dirs.iter().map(|d| verify::run_id(d)).collect();
-    let mut sorted = ids.clone();
-    sorted.sort();
-    if sorted.windows(2).any(|w| w[0] == w[1]) {
+    if verify::duplicate(&ids).is_some() {
         return Err(pre("RESTORE_CHAIN_RUN_ID_DUPLICATE")
             .with("run_ids", Value::Array(ids.iter().map(|i| shown_path(i)).collect())));
     }
@@ -776,7 +778,7 @@ fn restore_chain_inner(req: &Request<'_>, run_dirs: &[std::path::PathBuf]) -> Re
         if path_code(id).is_some() || id.contains('/') {
             return Err(pre("RESTORE_PATH_TRAVERSAL_DETECTED").with("run_id", shown_path(id)));
         }
-        if verify::lstat_type(&root, id).is_ok() {
+        if fsx::lstat_type(&root, id).is_ok() {
             return Err(pre("RESTORE_CHAIN_TARGET_DIR_EXISTS").with("run_id", shown_path(id)));
         }
     }
@@ -819,13 +821,7 @@ fn restore_chain_inner(req: &Request<'_>, run_dirs: &[std::path::PathBuf]) -> Re
         }
         Err(_) => return Err(Outcome::fail("RESTORE_INTERNAL_ERROR", Phase::Execute)),
     };
-    let mut counter = Counter {
-        done_files: 0,
-        done_bytes: 0,
-        total_files: planned.iter().map(|p| p.entries.len() as u64).sum(),
-        total_bytes: planned.iter().map(Planned::bytes).sum(),
-        report: req.progress,
-    };
+    let mut counter = Counter::new(&planned, req.progress);
     // Each restored run: its directory and what was created inside it.
     let mut done: Vec<(String, (u64, u64), Created)> = Vec::new();
     let mut failure = None;
@@ -871,17 +867,7 @@ fn restore_chain_inner(req: &Request<'_>, run_dirs: &[std::path::PathBuf]) -> Re
         }
         ok &= remove_if_ours(&root, &manifest_name, manifest_id);
         let _ = rustix::fs::fsync(&root);
-        if ok {
-            return Err(f);
-        }
-        let cause = f.cause_code.unwrap_or(f.code);
-        return Err(Outcome {
-            ok: false,
-            code: "RESTORE_ROLLBACK_FAILED",
-            phase: f.phase,
-            cause_code: Some(cause),
-            details: Vec::new(),
-        });
+        return Err(if ok { f } else { Outcome::rollback_failed(&f) });
     }
     if !remove_if_ours(&root, &manifest_name, manifest_id) || rustix::fs::fsync(&root).is_err() {
         return Err(Outcome::fail("RESTORE_INTERNAL_ERROR", Phase::Verify));

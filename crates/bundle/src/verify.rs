@@ -22,8 +22,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rustix::fs::{AtFlags, FileType};
-use rustix::io::Errno;
+use rustix::fs::AtFlags;
 use subtle::ConstantTimeEq;
 
 use crate::fsx;
@@ -481,11 +480,9 @@ pub fn verify_chain(
         return Err(Rejection::new("CHAIN_EMPTY", "a chain needs at least one run"));
     }
     let ids: Vec<String> = run_dirs.iter().map(|d| run_id(d)).collect();
-    let mut sorted = ids.clone();
-    sorted.sort();
-    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+    if let Some(dup) = duplicate(&ids) {
         return Err(
-            Rejection::new("CHAIN_DUPLICATE_RUN", "a run appears twice in the chain").with("run_id", shown_path(&w[0]))
+            Rejection::new("CHAIN_DUPLICATE_RUN", "a run appears twice in the chain").with("run_id", shown_path(dup))
         );
     }
     let project = fsx::open_dir(project_root)
@@ -504,7 +501,9 @@ pub fn verify_chain(
     Ok(VerifiedChain { chain_root, bundles })
 }
 
-/// `FileType` of `rel` beneath `dir` without following a final symlink.
-pub(crate) fn lstat_type(dir: &OwnedFd, rel: &str) -> Result<FileType, Errno> {
-    rustix::fs::statat(dir, rel, AtFlags::SYMLINK_NOFOLLOW).map(|st| FileType::from_raw_mode(st.st_mode))
+/// The smallest run id that appears more than once, if any.
+pub(crate) fn duplicate(ids: &[String]) -> Option<&str> {
+    let mut sorted: Vec<&str> = ids.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }

@@ -262,6 +262,23 @@ fn progress_bar() -> Option<impl Fn(Progress) + Sync> {
     })
 }
 
+/// Runs a restore for `target`, with a progress bar unless printing JSON.
+fn run_restore(
+    target: &Target,
+    json_out: bool,
+    headline: &str,
+    restore: impl FnOnce(&restore::Request<'_>) -> restore::Outcome,
+) -> ExitCode {
+    let bar = if json_out { None } else { progress_bar() };
+    let req = restore::Request {
+        project_root: &target.project.project_root,
+        restore_root: target.restore_root.as_deref(),
+        dry_run: target.dry_run,
+        progress: bar.as_ref().map(|b| b as &(dyn Fn(Progress) + Sync)),
+    };
+    report(&restore(&req).to_json(), json_out, headline)
+}
+
 pub(crate) fn run(conn: &Connection, cmd: &BundleCommand, json_out: bool) -> ExitCode {
     match run_inner(conn, cmd, json_out) {
         Ok(code) => code,
@@ -365,26 +382,10 @@ fn run_inner(conn: &Connection, cmd: &BundleCommand, json_out: bool) -> Result<E
             Ok(report(&doc, json_out, "verify-chain"))
         }
         BundleCommand::Restore { run_dir, target } => {
-            let bar = if json_out { None } else { progress_bar() };
-            let root = target.restore_root.clone();
-            let req = restore::Request {
-                project_root: &target.project.project_root,
-                restore_root: root.as_deref(),
-                dry_run: target.dry_run,
-                progress: bar.as_ref().map(|b| b as &(dyn Fn(Progress) + Sync)),
-            };
-            Ok(report(&restore::restore_bundle(&req, run_dir).to_json(), json_out, "restore"))
+            Ok(run_restore(target, json_out, "restore", |req| restore::restore_bundle(req, run_dir)))
         }
         BundleCommand::RestoreChain { run_dirs, target } => {
-            let bar = if json_out { None } else { progress_bar() };
-            let root = target.restore_root.clone();
-            let req = restore::Request {
-                project_root: &target.project.project_root,
-                restore_root: root.as_deref(),
-                dry_run: target.dry_run,
-                progress: bar.as_ref().map(|b| b as &(dyn Fn(Progress) + Sync)),
-            };
-            Ok(report(&restore::restore_chain(&req, run_dirs).to_json(), json_out, "restore-chain"))
+            Ok(run_restore(target, json_out, "restore-chain", |req| restore::restore_chain(req, run_dirs)))
         }
         BundleCommand::Make { run_dir, project, outputs, outputs_from, proof, task_spec, key } => {
             let mut all = outputs.clone();

@@ -69,8 +69,12 @@ fn proof_keys_sign_proofs_and_payloads_and_nothing_else() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(d.events("proof_signed").len(), 1);
-    assert_eq!(d.events("bundle_signed").len(), 1);
+    let proofs = d.events("proof_signed");
+    assert_eq!(proofs.len(), 1);
+    assert_eq!(proofs[0]["message_sha256"].as_str(), Some(bundle::hex::sha256(&msg).as_str()));
+    let bundles = d.events("bundle_signed");
+    assert_eq!(bundles.len(), 1);
+    assert_eq!(bundles[0]["bundle_root"].as_str(), Some(root.as_str()));
 }
 
 #[test]

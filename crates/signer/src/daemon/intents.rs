@@ -557,12 +557,20 @@ fn sign_proof(shared: &Shared, peer: &Peer, key: &str, proof: &str) -> (u8, Vec<
         Err(e) => return api_error(e.code, e.message),
     };
     let digest = bundle::hex::sha256(&message);
-    match shared.keys.sign_built(Purpose::Proof, key, |_| message) {
+    sign_with_proof_key(shared, peer, key, ("proof_signed", "message_sha256", &digest), |_| message)
+}
+
+/// Signs with proof key `key` and audits `event` with `(field, value)`.
+fn sign_with_proof_key(
+    shared: &Shared,
+    peer: &Peer,
+    key: &str,
+    (event, field, value): (&str, &str, &str),
+    build: impl FnOnce(&[u8; 32]) -> Vec<u8>,
+) -> (u8, Vec<u8>) {
+    match shared.keys.sign_built(Purpose::Proof, key, build) {
         Ok((sig, public)) => {
-            shared.audit.record(
-                "proof_signed",
-                json!({"key": key, "uid": peer.uid, "message_sha256": digest, "public_key": hex(&public)}),
-            );
+            shared.audit.record(event, json!({"key": key, "uid": peer.uid, field: value, "public_key": hex(&public)}));
             respond(&Response::Signature { signature: hex(&sig), public_key: hex(&public) })
         }
         Err(e) => api_error(e.code.as_str(), &e.detail),
@@ -578,16 +586,7 @@ fn sign_bundle(shared: &Shared, peer: &Peer, key: &str, bundle_root: &str) -> (u
     let built = |pk: &[u8; 32]| {
         bundle::verify::signature_message(&bundle::verify::signed_payload(bundle_root, &bundle::hex::sha256(pk)))
     };
-    match shared.keys.sign_built(Purpose::Proof, key, built) {
-        Ok((sig, public)) => {
-            shared.audit.record(
-                "bundle_signed",
-                json!({"key": key, "uid": peer.uid, "bundle_root": bundle_root, "public_key": hex(&public)}),
-            );
-            respond(&Response::Signature { signature: hex(&sig), public_key: hex(&public) })
-        }
-        Err(e) => api_error(e.code.as_str(), &e.detail),
-    }
+    sign_with_proof_key(shared, peer, key, ("bundle_signed", "bundle_root", bundle_root), built)
 }
 
 fn daemon_status(shared: &Shared) -> (u8, Vec<u8>) {
