@@ -67,6 +67,10 @@ pub(crate) enum IntentCommand {
         request_id: String,
         #[arg(long)]
         failed: bool,
+        /// The settlement receipt (base58 transaction signature); the signer
+        /// verifies it against the transaction it signed.
+        #[arg(long)]
+        receipt: Option<String>,
     },
 }
 
@@ -93,10 +97,12 @@ pub(crate) enum ApprovalsCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCommand {
-    /// Create a key sealed in the vault; prints its public key.
+    /// Create a key sealed in the vault; prints its public key. The kind
+    /// is fixed for the key's life: `solana` (payments keywardd builds),
+    /// `raw-ed25519` (opaque `sign` only) or `proof-ed25519` (proofs).
     Create {
         name: String,
-        #[arg(long, default_value = "ed25519")]
+        #[arg(long)]
         kind: String,
     },
     List,
@@ -160,8 +166,8 @@ fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<Response, (String
         IntentCommand::Key(KeyCommand::List) => Request::KeyList,
         IntentCommand::Status { request_id: Some(id) } => Request::Status { request_id: id.clone() },
         IntentCommand::Status { request_id: None } => Request::DaemonStatus,
-        IntentCommand::Settle { request_id, failed } => {
-            Request::Settle { request_id: request_id.clone(), settled: !failed }
+        IntentCommand::Settle { request_id, failed, receipt } => {
+            Request::Settle { request_id: request_id.clone(), settled: !failed, receipt: receipt.clone() }
         }
     };
     let mut response = call(&mut client, &request)?;

@@ -20,6 +20,7 @@ mod bundle_cmd;
 mod helper;
 mod human;
 mod intents;
+mod x402_cmd;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -78,6 +79,10 @@ enum Command {
     /// Verify the audit log's hash chain, or explain one request.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// x402 payments: `fetch` a URL like curl and pay its 402, or run a
+    /// local paying `proxy` for agents in any language.
+    #[command(subcommand)]
+    X402(x402_cmd::X402Command),
     #[command(flatten)]
     Intent(intents::IntentCommand),
 }
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         }
         Command::Audit(cmd) => audit::run(&cmd, args.json),
         Command::Bundle(cmd) => bundle_cmd::run(&args.connection, &cmd, args.json),
+        Command::X402(cmd) => x402_cmd::run(&args.connection, &cmd, args.json),
         Command::Intent(cmd) => intents::run(&args.connection, &cmd, args.json),
     }
 }

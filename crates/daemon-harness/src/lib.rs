@@ -35,6 +35,9 @@ pub struct Options {
     pub ipc: String,
     /// The `[[peer]]` tables.
     pub peers: String,
+    /// The `[[grant]]` tables (default: key `hot` to uid 0 and uid 65534,
+    /// the unprivileged test user, for every action).
+    pub grants: String,
     /// Lines of `[signing]`.
     pub signing: String,
     /// The policy file's text.
@@ -47,7 +50,7 @@ profile = "strict"
 
 [global]
 max_requests_per_minute = 100000
-allowed_chains = ["solana:mainnet"]
+allowed_chains = ["solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"]
 allowed_schemes = ["v1-solana-exact", "v2-solana-exact"]
 trusted_authorities = ["https://facilitator.example"]
 
@@ -64,7 +67,30 @@ approval_ttl_s = 300
 [user.assets.usdc]
 per_tx_limit = 100000
 daily_limit = 50000000
+
+[networks."solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"]
+aliases = ["solana-devnet"]
+max_compute_unit_limit = 20000
+max_compute_unit_price = 1000
+fee_payers = ["EwWqGE4ZFKLofuestmU4LDdK7XM1N4ALgdZccwYugwGd"]
+
+[networks."solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1".assets.usdc]
+mint = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
+token_program = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+decimals = 6
 "#;
+
+/// The devnet CAIP-2 id [`TEST_POLICY`] registers.
+pub const TEST_NETWORK: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
+/// The fee payer [`TEST_POLICY`] trusts and [`x402_intent`] names.
+pub const TEST_FEE_PAYER: &str = "EwWqGE4ZFKLofuestmU4LDdK7XM1N4ALgdZccwYugwGd";
+/// The payee [`x402_intent`] pays (an owner address; its token account is derived).
+pub const TEST_PAYEE: &str = "2wKupLR9q6wXYppw8Gr2NvWxKBUqm4PPJKkQfoxHDBg4";
+/// A fixed recent blockhash for intents that are never landed.
+pub const TEST_BLOCKHASH: &str = "5Tx8F3jgSHx21CbtjwmdaKPLM5tWmreWAnPrbqHomSJF";
+/// The grant every default daemon has.
+pub const DEFAULT_GRANTS: &str = "[[grant]]\nkey = \"hot\"\nuid = 0\nactions = [\"x402_payment\", \"transfer\", \"sign\"]\n\
+[[grant]]\nkey = \"hot\"\nuid = 65534\nactions = [\"x402_payment\", \"transfer\", \"sign\"]\n";
 
 impl Default for Options {
     fn default() -> Self {
@@ -72,6 +98,7 @@ impl Default for Options {
             daemon: String::new(),
             ipc: String::new(),
             peers: "[[peer]]\nuid = 0\nrole = \"admin\"\n".into(),
+            grants: DEFAULT_GRANTS.into(),
             signing: String::new(),
             policy: TEST_POLICY.replace("profile = \"strict\"", "profile = \"compat\""),
         }
@@ -133,7 +160,7 @@ impl Daemon {
         let config = dir.path().join("keywardd.toml");
         let text = format!(
             "[daemon]\nsocket = {:?}\npin_file = {:?}\naudit_log = {:?}\npolicy_file = {:?}\nstate_dir = {:?}\n{}\n\
-             [vault]\ndir = {:?}\ntcti = {:?}\n[ipc]\n{}\n[signing]\n{}\n{}",
+             [vault]\ndir = {:?}\ntcti = {:?}\n[ipc]\n{}\n[signing]\n{}\n{}\n{}",
             socket,
             pin_file,
             audit_log,
@@ -144,7 +171,8 @@ impl Daemon {
             tpm.tcti(),
             options.ipc,
             options.signing,
-            options.peers
+            options.peers,
+            options.grants
         );
         std::fs::File::create(&config).and_then(|mut f| f.write_all(text.as_bytes())).map_err(|e| err("config", &e))?;
         let stderr = dir.path().join("keywardd.stderr");
@@ -318,16 +346,28 @@ pub fn sealed_submit(channel: &mut Channel, n: usize) -> Vec<u8> {
     records.remove(0)
 }
 
-/// A valid agent-lane x402 intent under [`TEST_POLICY`]: key `hot`, asset
-/// `usdc`, a trusted facilitator, expiring in 2096 (fixed, so the same key and amount always give the same intent hash).
+/// A valid agent-lane x402 intent under [`TEST_POLICY`]: key `hot` (a
+/// `solana` key), asset `usdc` on devnet, a trusted fee payer, expiring in
+/// 2096 (fixed, so the same key and amount always give the same intent
+/// hash). The signer builds the transaction from it.
 pub fn x402_intent(idempotency_key: &str, amount: u64) -> serde_json::Value {
     serde_json::json!({
-        "actor": "agent", "action": "x402_payment", "key": "hot", "chain_id": "solana:mainnet",
+        "actor": "agent", "action": "x402_payment", "key": "hot", "chain_id": TEST_NETWORK,
         "asset_id": "usdc", "amount_atomic": amount.to_string(), "max_amount_atomic": amount.to_string(),
-        "payee": "MerchantPayee111", "rationale": "pay for one API call", "idempotency_key": idempotency_key,
+        "payee": TEST_PAYEE, "rationale": "pay for one API call", "idempotency_key": idempotency_key,
         "request_expiry": 4_000_000_000u64, "correlation_id": "test",
-        "message_hex": format!("{:016x}", amount),
-        "x402": {"scheme_id": "v2-solana-exact", "payment_authority": "https://facilitator.example"}
+        "x402": {"scheme_id": "v2-solana-exact", "payment_authority": "https://facilitator.example", "version": 2},
+        "solana": {"fee_payer": TEST_FEE_PAYER, "recent_blockhash": TEST_BLOCKHASH, "last_valid_block_height": 1000}
+    })
+}
+
+/// An opaque `sign` intent for key `key` (a `raw-ed25519` key) over `message`.
+pub fn sign_intent(key: &str, idempotency_key: &str, message: &[u8]) -> serde_json::Value {
+    let hex: String = message.iter().map(|b| format!("{b:02x}")).collect();
+    serde_json::json!({
+        "actor": "agent", "action": "sign", "key": key, "chain_id": TEST_NETWORK,
+        "amount_atomic": "0", "max_amount_atomic": "0", "rationale": "sign a message",
+        "idempotency_key": idempotency_key, "request_expiry": 4_000_000_000u64, "message_hex": hex
     })
 }
 

@@ -80,12 +80,19 @@ pub enum Request {
     Status {
         request_id: String,
     },
-    /// The caller reports what became of a signed request.
+    /// The caller reports what became of a signed request. A `receipt`
+    /// (base58 transaction signature from an x402 settlement response) is
+    /// verified by the signer as the fee payer's signature over the signed
+    /// message before it is recorded (`DENY_RECEIPT_INVALID` otherwise).
+    /// A report never releases reserved spend.
     Settle {
         request_id: String,
         settled: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<String>,
     },
-    /// Create a signing key in the vault (`ed25519`).
+    /// Create a signing key in the vault: `solana`, `raw-ed25519` or
+    /// `proof-ed25519` (docs/x402.md, "Key kinds").
     KeyCreate {
         name: String,
         kind: String,
@@ -132,6 +139,44 @@ pub struct PendingView {
     pub reason: String,
     /// Unix seconds after which the request expires.
     pub expires_at: u64,
+    /// The most the caller said it would pay (atomic units).
+    #[serde(default)]
+    pub max_amount_atomic: String,
+    /// The amount in the asset's units (from the policy's registry).
+    #[serde(default)]
+    pub amount_units: Option<String>,
+    /// The asset's mint, from the registry (base58).
+    #[serde(default)]
+    pub mint: Option<String>,
+    /// The facilitator that pays the fee and lands the transaction.
+    #[serde(default)]
+    pub fee_payer: Option<String>,
+    /// The x402 version of the challenge.
+    #[serde(default)]
+    pub x402_version: Option<u8>,
+    /// The resource URL and its origin: the client's claim, display-safe.
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// SHA-256 (hex) and length of the exact bytes that will be signed.
+    #[serde(default)]
+    pub message_sha256: String,
+    #[serde(default)]
+    pub message_len: u64,
+}
+
+/// One key, as `key list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyInfo {
+    pub name: String,
+    /// `solana`, `raw-ed25519`, `proof-ed25519` or `legacy`.
+    pub kind: String,
+    /// Hex.
+    pub public_key: String,
+    /// What the kind may sign, in words.
+    pub signs: String,
 }
 
 /// One answer.
@@ -162,6 +207,10 @@ pub enum Response {
         signature: Option<String>,
         /// Hex public key that verifies `signature`.
         public_key: Option<String>,
+        /// For a signed Solana payment: the wire transaction, base64, with
+        /// the fee payer's signature slot left as zeros.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transaction: Option<String>,
     },
     Pending {
         requests: Vec<PendingView>,
@@ -176,6 +225,9 @@ pub enum Response {
         /// Proof keys (kind `proof-ed25519`).
         #[serde(default)]
         proof_keys: Vec<String>,
+        /// Every key with its kind and public key.
+        #[serde(default)]
+        keys: Vec<KeyInfo>,
     },
     /// A signature from a proof key, and the public key that verifies it.
     Signature {

@@ -109,6 +109,20 @@ codes! {
     DenyUserRejected = "DENY_USER_REJECTED",
     /// Signing failed after approval (key missing, TPM, wrong key kind).
     FailSigning = "FAIL_SIGNING",
+    /// The key's kind may not sign this action (an opaque `sign` with a
+    /// value-bearing key, a payment with a raw or legacy key).
+    DenyKeyKindMismatch = "DENY_KEY_KIND_MISMATCH",
+    /// No `[[grant]]` gives this peer this key for this action.
+    DenyKeyNotGranted = "DENY_KEY_NOT_GRANTED",
+    /// The bytes a caller sent (or found at signing time) are not the
+    /// transaction the intent decides.
+    DenyTransactionMismatch = "DENY_TRANSACTION_MISMATCH",
+    /// The fee payer is a key this signer holds, or not a trusted one.
+    DenyFeePayerNotAllowed = "DENY_FEE_PAYER_NOT_ALLOWED",
+    /// The network, asset or mint is not in the policy's registry.
+    DenyAssetNotRegistered = "DENY_ASSET_NOT_REGISTERED",
+    /// The compute-unit limit or price exceeds the network's caps.
+    DenyComputeBudgetExceeded = "DENY_COMPUTE_BUDGET_EXCEEDED",
 }
 
 impl std::fmt::Display for ReasonCode {

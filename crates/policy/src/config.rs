@@ -97,6 +97,9 @@ struct File {
     profile: Profile,
     global: Global,
     user: User,
+    /// The Solana network and asset registry (docs/x402.md).
+    #[serde(default)]
+    networks: BTreeMap<String, crate::solana::WireNetwork>,
 }
 
 /// A validated policy.
@@ -107,6 +110,8 @@ pub struct Policy {
     pub profile: Profile,
     pub global: Global,
     pub user: User,
+    /// Networks, assets (mint, token program, decimals) and compute caps.
+    pub registry: crate::solana::Registry,
     /// Unsafe but legal settings (empty under the strict profile).
     pub warnings: Vec<String>,
 }
@@ -121,7 +126,7 @@ impl Policy {
                 e.message().to_string() + &e.span().map(|s| format!(" (at byte {})", s.start)).unwrap_or_default(),
             )
         })?;
-        let File { policy_id, profile, mut global, user } = f;
+        let File { policy_id, profile, mut global, user, networks } = f;
         let err = |m: String| Err(PolicyError(m));
         if policy_id.is_empty() || policy_id.len() > 64 || !policy_id.bytes().all(|b| b.is_ascii_graphic()) {
             return err("policy_id must be 1 to 64 visible ASCII characters".into());
@@ -174,10 +179,12 @@ impl Policy {
                 warnings.push(format!("global.assets.{asset}: daily_cap is unlimited"));
             }
         }
+        let registry =
+            crate::solana::Registry::from_wire(networks, &global.assets, &mut warnings).map_err(PolicyError)?;
         if profile == Profile::Strict && !warnings.is_empty() {
             return err(format!("unsafe settings are refused under the strict profile: {}", warnings.join("; ")));
         }
-        Ok(Policy { id: policy_id, profile, global, user, warnings })
+        Ok(Policy { id: policy_id, profile, global, user, registry, warnings })
     }
 
     pub fn load(path: &std::path::Path) -> Result<Policy, PolicyError> {

@@ -156,7 +156,7 @@ pub fn decide(intent: &CanonicalIntent, policy: &Policy, usage: &Usage) -> Decis
         check!(run, "user.payee_approved", approved, over);
         let risky = (Prompt, PromptHighRiskConfirmation, UserProfile);
         check!(run, "user.known_destination", !u.confirm_new_destination || usage.payee_known, risky);
-        if let (Some(a), true) = (intent.authority(), usage.payee_known) {
+        if let (Some(a), true) = (intent.settlement_authority(), usage.payee_known) {
             let same = usage.payee_authorities.iter().any(|p| p == a);
             check!(run, "user.same_authority", !u.confirm_authority_change || same, risky);
         }
@@ -176,7 +176,10 @@ mod tests {
             "chain_id": "solana:mainnet", "asset_id": "usdc", "amount_atomic": "100000",
             "max_amount_atomic": "9000000", "payee": "MerchantPayee111", "rationale": "api call",
             "idempotency_key": "k1", "request_expiry": 2_000, "message_hex": "01",
-            "x402": {"scheme_id": "v2-solana-exact", "payment_authority": "https://facilitator.example/settle"}
+            "x402": {"scheme_id": "v2-solana-exact", "payment_authority": "https://facilitator.example/settle"},
+            "solana": {"fee_payer": "EwWqGE4ZFKLofuestmU4LDdK7XM1N4ALgdZccwYugwGd",
+                       "recent_blockhash": "5Tx8F3jgSHx21CbtjwmdaKPLM5tWmreWAnPrbqHomSJF",
+                       "last_valid_block_height": 1000}
         });
         edit(&mut j);
         CanonicalIntent::from_json(&j).unwrap()
@@ -186,7 +189,7 @@ mod tests {
         Usage {
             now: 1_000,
             payee_known: true,
-            payee_authorities: vec!["https://facilitator.example/settle".into()],
+            payee_authorities: vec!["EwWqGE4ZFKLofuestmU4LDdK7XM1N4ALgdZccwYugwGd".into()],
             ..Usage::default()
         }
     }

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use crate::solana::SolanaFields;
+
 /// Domain separation for the intent hash.
 pub const HASH_DOMAIN: &[u8] = b"keyward/intent/v1\0";
 /// Largest message the signer will sign for one intent.
@@ -101,9 +103,10 @@ struct WireIntent {
     correlation_id: Option<String>,
     #[serde(default)]
     context_requires_approval: bool,
-    message_hex: String,
+    message_hex: Option<String>,
     kes_period: Option<u32>,
     x402: Option<WireX402>,
+    solana: Option<SolanaFields>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +117,11 @@ struct WireX402 {
     /// otherwise the merchant origin.
     payment_authority: String,
     program_id: Option<String>,
+    /// The x402 protocol version of the challenge (1 or 2).
+    version: Option<u8>,
+    /// The resource URL the payment is for: the client's claim, recorded
+    /// and shown, never a basis for a decision (docs/x402.md).
+    resource: Option<String>,
 }
 
 /// The x402 part of a canonical intent.
@@ -123,6 +131,10 @@ pub struct X402 {
     pub payment_authority: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub program_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 /// An intent in canonical form. Public values only: the message to sign is
@@ -151,10 +163,20 @@ pub struct CanonicalIntent {
     pub kes_period: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub x402: Option<X402>,
+    /// The Solana transaction parameters of a payment; the signer builds
+    /// the message from them (crate::solana::bind).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub solana: Option<SolanaFields>,
     /// SHA-256 of the message, hex: the hash covers the message through it.
     pub message_sha256: String,
+    /// The bytes the signer signs: the caller's for `sign`, the compiled
+    /// transaction message for a bound Solana payment.
     #[serde(skip)]
     pub message: Vec<u8>,
+    /// Message bytes a caller sent with a Solana payment: never signed as
+    /// such, only compared with what the signer builds.
+    #[serde(skip)]
+    pub claimed_message: Option<Vec<u8>>,
 }
 
 fn decimal<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -191,26 +213,52 @@ fn ident(field: &'static str, s: &str) -> Result<String, IntentError> {
     Ok(s.to_string())
 }
 
+/// A resource URL: `https://` or `http://`, visible ASCII, at most 2048
+/// characters. It is a claim, so it is only checked for shape.
+fn resource_url(s: &str) -> Result<String, IntentError> {
+    if s.is_empty() || s.len() > 2048 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad("x402.resource", "must be 1 to 2048 visible ASCII characters"));
+    }
+    let lower = s.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        return Err(bad("x402.resource", "must be an http(s) URL"));
+    }
+    Ok(s.to_string())
+}
+
 /// A payment authority: an `https://` URL; the scheme and host are
 /// lower-cased and one trailing slash dropped, so that the trust check
 /// compares like with like.
 pub fn normalize_authority(s: &str) -> Result<String, IntentError> {
     let s = ident("x402.payment_authority", s)?;
     let lower = s.to_ascii_lowercase();
-    let Some(rest) = lower.strip_prefix("https://") else {
-        return Err(bad("x402.payment_authority", "must be an https:// URL"));
+    let (scheme, rest) = if let Some(rest) = lower.strip_prefix("https://") {
+        ("https://", rest)
+    } else if let Some(rest) = lower.strip_prefix("http://").filter(|r| is_loopback_host(r)) {
+        // Plain HTTP only to this machine (a local proxy or test server).
+        ("http://", rest)
+    } else {
+        return Err(bad("x402.payment_authority", "must be an https:// URL (http:// only for loopback)"));
     };
     let host_len = rest.find('/').unwrap_or(rest.len());
     if host_len == 0 || rest[..host_len].contains('@') {
         return Err(bad("x402.payment_authority", "must name a host (and no user info)"));
     }
     // Lower-case only the host; the path keeps its case.
-    let original_rest = &s["https://".len()..];
-    let mut out = format!("https://{}{}", &rest[..host_len], &original_rest[host_len..]);
-    if out.ends_with('/') && out.len() > "https://".len() + host_len {
+    let original_rest = &s[scheme.len()..];
+    let mut out = format!("{scheme}{}{}", &rest[..host_len], &original_rest[host_len..]);
+    if out.ends_with('/') && out.len() > scheme.len() + host_len {
         out.pop();
     }
     Ok(out)
+}
+
+/// Whether an authority (`host[:port][/path]`) names this machine.
+fn is_loopback_host(rest: &str) -> bool {
+    let host = rest.split('/').next().unwrap_or("");
+    let host = if host.starts_with('[') { host.split(']').next().map(|h| h.to_string() + "]") } else { None }
+        .unwrap_or_else(|| host.rsplit_once(':').map_or(host, |(h, _)| h).to_string());
+    matches!(host.as_str(), "localhost" | "[::1]") || host.starts_with("127.")
 }
 
 impl CanonicalIntent {
@@ -248,7 +296,11 @@ impl CanonicalIntent {
                 let scheme_id = ident("x402.scheme_id", &x.scheme_id)?;
                 let payment_authority = normalize_authority(&x.payment_authority)?;
                 let program_id = x.program_id.as_deref().map(|p| ident("x402.program_id", p)).transpose()?;
-                Some(X402 { scheme_id, payment_authority, program_id })
+                if x.version.is_some_and(|v| v != 1 && v != 2) {
+                    return Err(bad("x402.version", "must be 1 or 2"));
+                }
+                let resource = x.resource.as_deref().map(resource_url).transpose()?;
+                Some(X402 { scheme_id, payment_authority, program_id, version: x.version, resource })
             }
             (Action::X402Payment, None) => return Err(bad("x402", "required for x402_payment")),
             (_, Some(_)) => return Err(bad("x402", "only for x402_payment")),
@@ -260,13 +312,42 @@ impl CanonicalIntent {
         if w.rationale.chars().any(char::is_control) {
             return Err(bad("rationale", "contains control characters"));
         }
-        if w.message_hex.len() > 2 * MAX_MESSAGE {
-            return Err(bad("message_hex", "longer than 16 KiB"));
-        }
-        let message = crate::unhex(&w.message_hex).ok_or(bad("message_hex", "not hex"))?;
-        if message.is_empty() {
-            return Err(bad("message_hex", "empty"));
-        }
+        let message = match &w.message_hex {
+            Some(h) if h.len() > 2 * MAX_MESSAGE => return Err(bad("message_hex", "longer than 16 KiB")),
+            Some(h) => {
+                let m = crate::unhex(h).ok_or(bad("message_hex", "not hex"))?;
+                if m.is_empty() {
+                    return Err(bad("message_hex", "empty"));
+                }
+                Some(m)
+            }
+            None => None,
+        };
+        let solana = match (w.action, w.solana) {
+            (Action::X402Payment | Action::Transfer, Some(s)) => {
+                if s.memo.as_ref().is_some_and(|m| m.is_empty() || m.len() > 256) {
+                    return Err(bad("solana.memo", "must be 1 to 256 bytes"));
+                }
+                for (field, v) in [("solana.fee_payer", &s.fee_payer), ("solana.recent_blockhash", &s.recent_blockhash)]
+                {
+                    ident(field, v)?;
+                }
+                Some(s)
+            }
+            (Action::X402Payment | Action::Transfer, None) => {
+                return Err(bad("solana", "required for a payment (the signer builds the transaction)"));
+            }
+            (_, Some(_)) => return Err(bad("solana", "only for x402_payment and transfer")),
+            (_, None) => None,
+        };
+        // A payment's message is built by the signer; bytes a caller sends
+        // with it are only a claim to compare against. Anything else signs
+        // the caller's message, which it must then send.
+        let (message, claimed_message) = match (&solana, message) {
+            (Some(_), claimed) => (claimed.clone().unwrap_or_default(), claimed),
+            (None, Some(m)) => (m, None),
+            (None, None) => return Err(bad("message_hex", "required for this action")),
+        };
         if w.request_expiry == 0 {
             return Err(bad("request_expiry", "must be a Unix time in seconds"));
         }
@@ -291,9 +372,17 @@ impl CanonicalIntent {
             context_requires_approval: w.context_requires_approval,
             kes_period: w.kes_period,
             x402,
+            solana,
             message_sha256: crate::hex(&Sha256::digest(&message)),
             message,
+            claimed_message,
         })
+    }
+
+    /// Sets the message the signer signs (and its digest).
+    pub fn set_message(&mut self, message: Vec<u8>) {
+        self.message_sha256 = crate::hex(&Sha256::digest(&message));
+        self.message = message;
     }
 
     /// The canonical bytes: JSON, keys sorted, no whitespace, UTF-8.
@@ -328,14 +417,34 @@ impl CanonicalIntent {
         });
         if let Some(x) = &self.x402 {
             v["x402"] = serde_json::json!({"scheme_id": x.scheme_id, "payment_authority": x.payment_authority,
-                                           "program_id": x.program_id});
+                                           "program_id": x.program_id, "version": x.version,
+                                           "resource": x.resource});
+        }
+        if let Some(s) = &self.solana {
+            v["solana"] = serde_json::to_value(s).unwrap_or(Value::Null);
+        }
+        if self.message.is_empty() {
+            v["message_hex"] = Value::Null;
         }
         v
     }
 
-    /// Who is paid or what is authorised, for prompts and audit.
+    /// Who is paid or what is authorised, for prompts and audit: the
+    /// caller's claim (`x402.payment_authority`).
     pub fn authority(&self) -> Option<&str> {
         self.x402.as_ref().map(|x| x.payment_authority.as_str())
+    }
+
+    /// Who settles the payment, as far as the signer can tell by itself:
+    /// for a Solana payment the fee payer, which is in the signed bytes (only
+    /// its holder can land the transaction); otherwise the claimed
+    /// authority. The "authority changed" confirmation compares this, so an
+    /// agent cannot avoid it by repeating a familiar URL.
+    pub fn settlement_authority(&self) -> Option<&str> {
+        match &self.solana {
+            Some(s) => Some(s.fee_payer.as_str()),
+            None => self.authority(),
+        }
     }
 }
 
@@ -351,7 +460,10 @@ mod tests {
             "max_amount_atomic": 300000, "payee": "MerchantPayee111", "rationale": "weather API call",
             "idempotency_key": "job-1", "request_expiry": 1_900_000_000u64, "correlation_id": "trace-1",
             "context_requires_approval": false, "message_hex": "00ff",
-            "x402": {"scheme_id": "v2-solana-exact", "payment_authority": "HTTPS://Facilitator.Example/Settle/"}
+            "x402": {"scheme_id": "v2-solana-exact", "payment_authority": "HTTPS://Facilitator.Example/Settle/"},
+            "solana": {"fee_payer": "EwWqGE4ZFKLofuestmU4LDdK7XM1N4ALgdZccwYugwGd",
+                       "recent_blockhash": "5Tx8F3jgSHx21CbtjwmdaKPLM5tWmreWAnPrbqHomSJF",
+                       "last_valid_block_height": 1000}
         })
     }
 
@@ -378,7 +490,7 @@ mod tests {
         assert_eq!(CanonicalIntent::from_json(&i.to_wire(&i.rationale)).unwrap(), i);
         let mut sign = sample();
         sign["action"] = json!("sign");
-        for k in ["x402", "asset_id", "payee", "correlation_id"] {
+        for k in ["x402", "asset_id", "payee", "correlation_id", "solana"] {
             sign.as_object_mut().unwrap().remove(k);
         }
         sign["amount_atomic"] = json!(0);
@@ -444,5 +556,27 @@ mod tests {
         let mut j = sample();
         j.as_object_mut().unwrap().remove("x402");
         assert_eq!(CanonicalIntent::from_json(&j).unwrap_err().field, "x402");
+        let mut j = sample();
+        j.as_object_mut().unwrap().remove("solana");
+        assert_eq!(CanonicalIntent::from_json(&j).unwrap_err().field, "solana", "a payment needs its transaction");
+        let mut j = sample();
+        j["solana"]["memo"] = json!("m".repeat(257));
+        assert_eq!(CanonicalIntent::from_json(&j).unwrap_err().field, "solana.memo");
+        let mut j = sample();
+        j["action"] = json!("sign");
+        j["amount_atomic"] = json!(0);
+        j["max_amount_atomic"] = json!(0);
+        j.as_object_mut().unwrap().remove("x402");
+        assert_eq!(CanonicalIntent::from_json(&j).unwrap_err().field, "solana", "a plain signature has no transaction");
+    }
+
+    #[test]
+    fn message_bytes_sent_with_a_payment_are_only_a_claim() {
+        let i = CanonicalIntent::from_json(&sample()).unwrap();
+        assert_eq!(i.claimed_message.as_deref(), Some(&[0x00, 0xff][..]));
+        let mut j = sample();
+        j.as_object_mut().unwrap().remove("message_hex");
+        let i = CanonicalIntent::from_json(&j).unwrap();
+        assert!(i.message.is_empty() && i.claimed_message.is_none());
     }
 }

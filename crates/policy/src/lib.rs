@@ -10,6 +10,8 @@
 //! * [`config`]: the policy file (TOML), validated strictly.
 //! * [`decide`]: the decision table of docs/policy.md.
 //! * [`codes`]: reason codes (append-only) and layers.
+//! * [`solana`]: the network/asset registry and [`solana::bind`], which
+//!   turns a payment intent into the exact transaction the signer signs.
 //! * [`redact`]: the filter that keeps secrets out of free-text fields.
 //! * [`audit`]: the hash-chained audit-log format and its verifier, shared by
 //!   the daemon that writes it and the CLI that checks it.
@@ -21,6 +23,7 @@ pub mod config;
 pub mod decide;
 pub mod intent;
 pub mod redact;
+pub mod solana;
 
 pub use codes::{Layer, Outcome, ReasonCode};
 pub use config::{Policy, PolicyError};

@@ -45,6 +45,25 @@ fn looks_secret(token: &str) -> bool {
     len >= 12 && entropy_bits_per_char(token) >= 3.5 && (has_digit || has_upper)
 }
 
+/// Whether `c` must not reach a person's terminal as it is: C0 and C1
+/// controls, DEL, bidirectional overrides and isolates, and zero-width
+/// characters (which can hide or reorder what an approver reads).
+pub fn is_display_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{061c}' | '\u{feff}')
+}
+
+/// Text a caller or a server wrote, made safe to show to a person: hostile
+/// characters removed, at most `max_chars` characters (an ellipsis marks a
+/// cut).
+pub fn display_safe(text: &str, max_chars: usize) -> String {
+    let mut out: String = text.chars().filter(|c| !is_display_hostile(*c)).take(max_chars).collect();
+    if text.chars().filter(|c| !is_display_hostile(*c)).count() > max_chars {
+        out.push('…');
+    }
+    out
+}
+
 /// `text` with every secret-looking token replaced.
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -100,5 +119,13 @@ mod tests {
         ] {
             assert_eq!(redact(s), s);
         }
+    }
+
+    #[test]
+    fn display_safe_strips_what_could_disguise_a_prompt() {
+        let hostile = "pay\u{202e}eeyap\u{200b} \u{1b}[2Jok\u{7f}\u{2066}x\u{feff}";
+        assert_eq!(display_safe(hostile, 100), "payeeyap [2Jokx");
+        assert_eq!(display_safe("abcdef", 3), "abc…");
+        assert_eq!(display_safe("Zürich", 10), "Zürich");
     }
 }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// Catalogue version; bump it whenever a row changes.
-pub const CATALOGUE_VERSION: &str = "2026-11-24.1";
+pub const CATALOGUE_VERSION: &str = "2026-12-01.1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Severity {
@@ -53,7 +53,9 @@ const fn row(
 
 use Severity::{Critical, High, Medium};
 
-pub const CATALOGUE: [ScenarioSpec; 18] = [
+/// Seed 002's eighteen rows, then rows appended by keyward (append-only:
+/// an id is never reused or renumbered).
+pub const CATALOGUE: [ScenarioSpec; 24] = [
     row(
         "RT-001",
         Critical,
@@ -191,6 +193,57 @@ pub const CATALOGUE: [ScenarioSpec; 18] = [
         "Logs redact secrets; no plaintext leak",
         "redaction scan report",
     ),
+    // Appended for x402 on Solana ("what is signed is what was decided",
+    // docs/x402.md). All Critical: each is a way for a compromised agent to
+    // move value the policy did not decide.
+    row(
+        "RT-019",
+        Critical,
+        "Message substitution",
+        "Intent declares one payment while the submitted bytes encode another transfer",
+        "Deny before unseal (DENY_TRANSACTION_MISMATCH); nothing signed or reserved",
+        "Refusal audit record + signed count unchanged",
+    ),
+    row(
+        "RT-020",
+        Critical,
+        "Opaque signing with a value-bearing key",
+        "Agent asks a solana key to sign opaque bytes (action sign, amount 0, no payee)",
+        "Deny (DENY_KEY_KIND_MISMATCH); nothing signed",
+        "Refusal audit record + signed count unchanged",
+    ),
+    row(
+        "RT-021",
+        Critical,
+        "Key not granted to the peer",
+        "A peer (even admin) submits an intent naming a key no [[grant]] gives it",
+        "Deny (DENY_KEY_NOT_GRANTED); nothing signed or reserved",
+        "Refusal audit record + spent totals unchanged",
+    ),
+    row(
+        "RT-022",
+        Critical,
+        "Fee-payer drain",
+        "A hostile server names one of the signer's own keys as the facilitator fee payer",
+        "Deny (DENY_FEE_PAYER_NOT_ALLOWED); the fee payer never appears in an instruction",
+        "Client refusal + signer audit + decoded transaction",
+    ),
+    row(
+        "RT-023",
+        Critical,
+        "Never-expiring transaction",
+        "Obtain a signature on a transaction with a durable nonce or extra instructions",
+        "Impossible: the signer builds exactly four instructions, no System program, no lookups",
+        "Decoded signed transaction + codec rule checks",
+    ),
+    row(
+        "RT-024",
+        Critical,
+        "Second payment for one request",
+        "A hostile server answers 402 again after payment, or changes the price on retry",
+        "Pay once: no second signature, the second challenge is refused",
+        "Signature count + facilitator settlements + client exit status",
+    ),
 ];
 
 /// The catalogue row for `id`.
@@ -272,7 +325,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn catalogue_has_eighteen_ordered_unique_ids() {
+    fn catalogue_ids_are_ordered_unique_and_appended() {
         for (i, s) in CATALOGUE.iter().enumerate() {
             assert_eq!(s.id, format!("RT-{:03}", i + 1));
         }
@@ -295,7 +348,7 @@ mod tests {
             critical,
             [
                 "RT-001", "RT-003", "RT-004", "RT-005", "RT-006", "RT-007", "RT-011", "RT-012", "RT-013", "RT-014",
-                "RT-017"
+                "RT-017", "RT-019", "RT-020", "RT-021", "RT-022", "RT-023", "RT-024"
             ]
         );
         assert_eq!(spec("RT-016").unwrap().severity, Medium);

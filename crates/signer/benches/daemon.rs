@@ -119,6 +119,7 @@ fn plaintext_server(path: &Path) {
                             detail: "global.chain_allowed".into(),
                             signature: None,
                             public_key: None,
+                            transaction: None,
                         })
                         .unwrap(),
                         _ => b"{}".to_vec(),

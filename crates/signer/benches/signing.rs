@@ -45,7 +45,7 @@ fn main() {
     let d = Daemon::start(Path::new(KEYWARDD), &Options { policy, ..Options::default() });
     let mut admin = d.client().unwrap();
     assert!(matches!(
-        admin.call(&Request::KeyCreate { name: "hot".into(), kind: "ed25519".into() }),
+        admin.call(&Request::KeyCreate { name: "hot".into(), kind: "solana".into() }),
         Ok(Response::Key { .. })
     ));
     println!("end-to-end signed requests (policy + lifecycle + fsynced ledger and audit):");

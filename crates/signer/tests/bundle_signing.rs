@@ -64,7 +64,7 @@ fn proof_keys_sign_proofs_and_payloads_and_nothing_else() {
         "API_BAD_REQUEST"
     );
     match d.call(&Request::KeyList) {
-        Ok(Response::Keys { names, proof_keys }) => {
+        Ok(Response::Keys { names, proof_keys, .. }) => {
             assert_eq!((names, proof_keys), (vec!["pay".into()], vec!["validator".into()]))
         }
         other => panic!("{other:?}"),

@@ -26,7 +26,7 @@ fn strict() -> Options {
 /// A daemon with key `hot` created.
 fn daemon(options: &Options) -> Daemon {
     let d = Daemon::start(std::path::Path::new(KEYWARDD), options);
-    match d.call(&Request::KeyCreate { name: "hot".into(), kind: "ed25519".into() }) {
+    match d.call(&Request::KeyCreate { name: "hot".into(), kind: "solana".into() }) {
         Ok(Response::Key { .. }) => {}
         other => panic!("key create: {other:?}"),
     }
@@ -150,7 +150,7 @@ fn approvals_bind_to_the_intent_hash_rt010() {
     // Material changes under the same idempotency key: refused as replays.
     let mutations: [(&str, Value); 4] = [
         ("amount_atomic", json!("60000")),
-        ("payee", json!("AttackerPayee999")),
+        ("payee", json!("9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM")),
         ("x402", json!({"scheme_id": "v2-solana-exact", "payment_authority": "https://facilitator.example/other"})),
         ("x402", json!({"scheme_id": "v1-solana-exact", "payment_authority": "https://facilitator.example"})),
     ];
@@ -169,14 +169,25 @@ fn approvals_bind_to_the_intent_hash_rt010() {
     assert_eq!(state, "AwaitUserApproval");
     assert_ne!(id2, id);
     // The genuine approval signs exactly the original intent.
-    let (sig, pk) = match d.call(&Request::Approve { request_id: id.clone(), intent_hash: hash }) {
-        Ok(Response::Decision { signature: Some(s), public_key: Some(p), state, .. }) if state == "Submitted" => (s, p),
+    let (sig, pk, tx) = match d.call(&Request::Approve { request_id: id.clone(), intent_hash: hash }) {
+        Ok(Response::Decision { signature: Some(s), public_key: Some(p), transaction: Some(t), state, .. })
+            if state == "Submitted" =>
+        {
+            (s, p, t)
+        }
         other => panic!("{other:?}"),
     };
+    use base64::Engine as _;
+    let wire = base64::engine::general_purpose::STANDARD.decode(tx).unwrap();
+    let (sigs, message) = solana_codec::decode_transaction(&wire).unwrap();
+    assert_eq!(sigs[0], [0u8; 64], "the fee payer's slot is left empty");
+    assert_eq!(policy::hex(&sigs[1]), sig, "our slot holds the signature");
+    let payee = solana_codec::Pubkey::from_base58(daemon_harness::TEST_PAYEE).unwrap();
+    let built = solana_codec::parse_exact(&message, &payee).expect("keyward's exact layout");
+    assert_eq!((built.amount, built.payee, built.authority.0.to_vec()), (50_000, payee, policy::unhex(&pk).unwrap()));
     let vk = crypto::ed25519::Ed25519VerificationKey::from_raw(&policy::unhex(&pk).unwrap()).unwrap();
     let sig = crypto::ed25519::Ed25519Signature::from_raw(&policy::unhex(&sig).unwrap()).unwrap();
-    let message = policy::unhex(original["message_hex"].as_str().unwrap()).unwrap();
-    crypto::ed25519::verify(&vk, &message, &sig).expect("the signature verifies over the approved message");
+    crypto::ed25519::verify(&vk, &message, &sig).expect("the signature verifies over the approved transaction");
     assert!(d.events("approval_refused").iter().any(|e| e["code"] == "API_APPROVAL_HASH_MISMATCH"));
     assert_eq!(d.events("signed").len(), 1, "only the approved intent was signed");
 }
@@ -197,7 +208,7 @@ fn invalid_transitions_fail_closed_and_are_audited_rt007() {
         Request::Approve { request_id: denied.clone(), intent_hash: "00".into() },
         Request::Approve { request_id: signed.clone(), intent_hash: "00".into() },
         Request::Deny { request_id: signed.clone(), reason: None },
-        Request::Settle { request_id: pending.clone(), settled: true },
+        Request::Settle { request_id: pending.clone(), settled: true, receipt: None },
     ];
     for a in &attempts {
         assert_eq!(api_code(d.call(a)), "DENY_INVALID_TRANSITION", "{a:?}");

@@ -12,6 +12,7 @@ use crate::ledger::Scenario;
 mod daemon;
 mod policy;
 mod vault;
+mod x402;
 
 /// A binary built beside this runner (`keywardd`, `keyward`).
 fn beside_me(name: &str) -> Option<PathBuf> {
@@ -34,5 +35,6 @@ pub fn implemented() -> Vec<Box<dyn Scenario>> {
         Box::new(vault::PlaintextFallback),
     ];
     all.extend(policy::all().into_iter().map(|p| Box::new(p) as Box<dyn Scenario>));
+    all.extend(x402::all().into_iter().map(|p| Box::new(p) as Box<dyn Scenario>));
     all
 }

@@ -1,8 +1,7 @@
 //! Attacks on the decision pipeline: RT-001 (context approval bypass),
 //! RT-002 (user limit bypass), RT-003 (global cap bypass), RT-007 (invalid
-//! lifecycle transition), RT-008 (untrusted payment authority), RT-009
-//! (unapproved scheme), RT-010 (amount mutation after approval) and RT-018
-//! (secrets in the audit log).
+//! lifecycle transition) and RT-018 (secrets in the audit log). RT-008,
+//! RT-009 and RT-010 run through the real x402 path (`x402.rs`).
 //!
 //! Each starts a real `keywardd` with its own TPM, vault, ledger and audit
 //! log under a strict policy, creates a signing key in the vault, and
@@ -23,7 +22,7 @@ fn start() -> Result<Daemon, String> {
     let policy = TEST_POLICY.replace("confirm_new_destination = false", "confirm_new_destination = true");
     let d = Daemon::try_start(&keywardd, &Options { policy, ..Options::default() })
         .map_err(|e| format!("cannot start keywardd: {e}"))?;
-    match d.call(&Request::KeyCreate { name: "hot".into(), kind: "ed25519".into() }) {
+    match d.call(&Request::KeyCreate { name: "hot".into(), kind: "solana".into() }) {
         Ok(Response::Key { .. }) => Ok(d),
         other => Err(format!("cannot create the signing key: {other:?}")),
     }
@@ -88,9 +87,6 @@ pub(super) fn all() -> Vec<PolicyAttack> {
         PolicyAttack { id: "RT-002", attack: user_limit_bypass },
         PolicyAttack { id: "RT-003", attack: global_cap_bypass },
         PolicyAttack { id: "RT-007", attack: invalid_transition },
-        PolicyAttack { id: "RT-008", attack: untrusted_authority },
-        PolicyAttack { id: "RT-009", attack: unapproved_scheme },
-        PolicyAttack { id: "RT-010", attack: mutation_after_approval },
         PolicyAttack { id: "RT-018", attack: secret_in_audit },
     ]
 }
@@ -160,7 +156,7 @@ fn invalid_transition(d: &Daemon, probe: &mut Probe) -> String {
     let attempts: Vec<(&str, Request, &str)> = vec![
         (
             "settling a request that was never signed",
-            Request::Settle { request_id: pending.clone(), settled: true },
+            Request::Settle { request_id: pending.clone(), settled: true, receipt: None },
             "DENY_INVALID_TRANSITION",
         ),
         (
@@ -184,72 +180,6 @@ fn invalid_transition(d: &Daemon, probe: &mut Probe) -> String {
     probe.check("each refused transition is an audit event", refused >= 2, format!("{refused} events"));
     probe.check("nothing was signed", signed(d) == before, "");
     format!("{refused} forced transitions refused with DENY_INVALID_TRANSITION and audited")
-}
-
-fn untrusted_authority(d: &Daemon, probe: &mut Probe) -> String {
-    let before = signed(d);
-    let mut results = Vec::new();
-    for (k, a) in [("rt008-a", "https://facilitator.example.attacker.net"), ("rt008-b", "https://evil.example")] {
-        let mut i = x402_intent(k, 10);
-        i["x402"]["payment_authority"] = json!(a);
-        results.push(submit(d, i));
-    }
-    let ok =
-        results.iter().all(|(_, s, c, _, sig)| s == "Denied" && c == "DENY_UNTRUSTED_FACILITATOR_OR_PAYEE" && !sig);
-    probe.check("payments through unknown facilitators are denied", ok, format!("{results:?}"));
-    probe.check("nothing was signed", signed(d) == before, "");
-    "untrusted payment authorities denied (DENY_UNTRUSTED_FACILITATOR_OR_PAYEE)".into()
-}
-
-fn unapproved_scheme(d: &Daemon, probe: &mut Probe) -> String {
-    let before = signed(d);
-    let mut results = Vec::new();
-    for (k, actor) in [("rt009-a", "agent"), ("rt009-b", "user")] {
-        let mut i = x402_intent(k, 10);
-        i["x402"]["scheme_id"] = json!("v3-evm-exact");
-        i["actor"] = json!(actor);
-        results.push(submit(d, i));
-    }
-    let ok = results.iter().all(|(_, s, c, _, sig)| s == "Denied" && c == "DENY_UNAPPROVED_SCHEME" && !sig);
-    probe.check("a scheme outside the allowlist is denied in both lanes", ok, format!("{results:?}"));
-    probe.check("nothing was signed", signed(d) == before, "");
-    "non-allowlisted scheme denied (DENY_UNAPPROVED_SCHEME)".into()
-}
-
-fn mutation_after_approval(d: &Daemon, probe: &mut Probe) -> String {
-    let original = x402_intent("rt010", 200_000);
-    let (id, state, ..) = submit(d, original.clone());
-    let hash = match d.call(&Request::Show { request_id: id.clone() }) {
-        Ok(Response::Pending { requests }) => requests[0].intent_hash.clone(),
-        other => return format!("cannot show the request: {other:?}"),
-    };
-    probe.check("set-up: the request awaits approval", state == "AwaitUserApproval", state);
-    let approved = d.call(&Request::Approve { request_id: id, intent_hash: hash });
-    probe.check(
-        "a person approved it",
-        matches!(&approved, Ok(Response::Decision { state, .. }) if state == "Submitted"),
-        "",
-    );
-    let before = signed(d);
-    let mut m = original.clone();
-    m["amount_atomic"] = json!("900000");
-    m["max_amount_atomic"] = json!("900000");
-    let (_, state, code, _, sig) = submit(d, m.clone());
-    probe.check(
-        "the amount raised under the approved request's key is refused",
-        state == "Denied" && code == "DENY_REPLAY" && !sig,
-        format!("{state} {code}"),
-    );
-    m["idempotency_key"] = json!("rt010-new");
-    m["payee"] = json!("AttackerPayee999");
-    let (_, state, code, _, sig) = submit(d, m);
-    probe.check(
-        "under a new key the mutated intent needs its own approval",
-        state == "AwaitUserApproval" && !sig,
-        format!("{state} {code}"),
-    );
-    probe.check("nothing more was signed", signed(d) == before, "");
-    "mutation after approval refused (DENY_REPLAY) or re-prompted".into()
 }
 
 fn secret_in_audit(d: &Daemon, probe: &mut Probe) -> String {

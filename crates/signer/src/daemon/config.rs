@@ -24,7 +24,26 @@ pub struct Config {
     /// Who may connect, and as what. Anyone else is dropped.
     #[serde(rename = "peer")]
     pub peers: Vec<PeerRule>,
+    /// Which peers may sign with which keys, and for what. A role lets a
+    /// peer talk; only a grant lets it spend (docs/x402.md, "Key grants").
+    #[serde(rename = "grant", default)]
+    pub grants: Vec<Grant>,
 }
+
+/// One `[[grant]]`: key `key` may be used by the peer with `uid` (or any
+/// peer whose primary group is `gid`) for `actions`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    pub key: String,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Intent actions: `x402_payment`, `transfer`, `sign`.
+    pub actions: BTreeSet<String>,
+}
+
+/// The actions a grant may name.
+pub const GRANTABLE_ACTIONS: &[&str] = &["x402_payment", "transfer", "sign"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -184,7 +203,32 @@ impl Config {
                 _ => return Err(ConfigError("each [[peer]] names exactly one of uid or gid".into())),
             }
         }
+        for g in &self.grants {
+            if g.uid.is_some() == g.gid.is_some() {
+                return Err(ConfigError(format!("[[grant]] for key {:?}: name exactly one of uid or gid", g.key)));
+            }
+            if g.key.is_empty() || g.key.len() > 64 {
+                return Err(ConfigError("[[grant]] key must be a key name (1-64 characters)".into()));
+            }
+            if g.actions.is_empty() {
+                return Err(ConfigError(format!("[[grant]] for key {:?}: no actions", g.key)));
+            }
+            if let Some(a) = g.actions.iter().find(|a| !GRANTABLE_ACTIONS.contains(&a.as_str())) {
+                return Err(ConfigError(format!(
+                    "[[grant]] for key {:?}: unknown action {a:?} (x402_payment, transfer, sign)",
+                    g.key
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the peer (`uid`, primary `gid`) may use key `key` for
+    /// `action`. Nothing is granted by default, whatever the peer's role.
+    pub fn granted(&self, uid: u32, gid: u32, key: &str, action: &str) -> bool {
+        self.grants.iter().any(|g| {
+            g.key == key && (g.uid == Some(uid) || g.gid == Some(gid)) && g.actions.iter().any(|a| a == action)
+        })
     }
 
     pub fn handshake_timeout(&self) -> Duration {
@@ -269,5 +313,28 @@ mod tests {
         }
         let no_peers = GOOD.split("[[peer]]").next().unwrap();
         assert!(Config::parse(no_peers).is_err());
+    }
+
+    #[test]
+    fn grants_bind_peers_to_keys_and_actions() {
+        let text = format!(
+            "{GOOD}\n[[grant]]\nkey = \"hot\"\nuid = 1001\nactions = [\"x402_payment\"]\n\
+             [[grant]]\nkey = \"notary\"\ngid = 1002\nactions = [\"sign\"]\n"
+        );
+        let c = Config::parse(&text).unwrap();
+        assert!(c.granted(1001, 5, "hot", "x402_payment"));
+        assert!(!c.granted(1001, 5, "hot", "sign"), "another action");
+        assert!(!c.granted(1001, 5, "treasury", "x402_payment"), "another key");
+        assert!(!c.granted(0, 0, "hot", "x402_payment"), "root is not granted by its role");
+        assert!(c.granted(7, 1002, "notary", "sign"));
+        for bad in [
+            "[[grant]]\nkey = \"k\"\nactions = [\"sign\"]",
+            "[[grant]]\nkey = \"k\"\nuid = 1\ngid = 2\nactions = [\"sign\"]",
+            "[[grant]]\nkey = \"k\"\nuid = 1\nactions = []",
+            "[[grant]]\nkey = \"k\"\nuid = 1\nactions = [\"approve\"]",
+            "[[grant]]\nkey = \"k\"\nuid = 1\nactions = [\"sign\"]\nrole = \"admin\"",
+        ] {
+            assert!(Config::parse(&format!("{GOOD}\n{bad}\n")).is_err(), "accepted: {bad}");
+        }
     }
 }

@@ -5,15 +5,27 @@
 //!
 //! 1. the intent is canonicalized (`DENY_INVALID_X402_INTENT`); an agent
 //!    peer may only submit agent-lane intents (`DENY_ROLE_NOT_PERMITTED`);
+//!    the peer must hold a `[[grant]]` for the key and action
+//!    (`DENY_KEY_NOT_GRANTED`), the key's kind must sign that action
+//!    (`DENY_KEY_KIND_MISMATCH`), and a payment is bound to the exact
+//!    transaction the signer builds from it (`policy::solana::bind`: an
+//!    unknown asset, a fee payer we hold, compute caps, a caller's bytes
+//!    that differ from ours, all refused here). Nothing is reserved and
+//!    nothing is unsealed for a request refused at this step; each refusal
+//!    is audited;
 //! 2. under the ledger's lock: overdue approvals expire, the idempotency key
 //!    is looked up (same intent: the first request's outcome is returned and
 //!    nothing is signed again; a different intent: `DENY_REPLAY`), the policy
 //!    decides against the ledger's usage, and the decision, with its
 //!    reservation when it allows, is journaled;
 //! 3. the decision is audited (hash-chained, fsynced);
-//! 4. only an allowed request moves `Approved → Signing`: the key is
-//!    unsealed (or taken from its bounded window), the message signed, the
-//!    signature journaled and audited, and only then answered.
+//! 4. only an allowed request moves `Approved → Signing`: a payment is
+//!    bound again under the policy in force and must give the very bytes
+//!    that were decided (`DENY_TRANSACTION_MISMATCH` otherwise); the key is
+//!    unsealed (or taken from its bounded window) and must be the key the
+//!    transaction was built for; the message is signed, the signature
+//!    journaled and audited, and only then answered (for a payment, with the
+//!    wire transaction: fee payer's slot empty, ours signed).
 //!
 //! A prompted request waits in `AwaitUserApproval` until an approver
 //! approves it *by its intent hash* (an approval never covers a different
@@ -32,7 +44,7 @@ use policy::redact::redact;
 use serde_json::{Value, json};
 
 use super::journal::JournalFailed;
-use super::keys::Purpose;
+use super::keys::{INTENT_KINDS, Purpose};
 use super::ledger::{self, Entry, Record};
 use super::lifecycle::{Input, State, state_name};
 use super::server::{Peer, Shared};
@@ -72,6 +84,17 @@ struct Snapshot {
     detail: String,
     signature: Option<String>,
     public_key: Option<String>,
+    transaction: Option<String>,
+}
+
+/// The wire transaction of a signed Solana payment, base64: the fee
+/// payer's slot (index 0) empty, ours (index 1) signed.
+fn wire_transaction(e: &Entry) -> Option<String> {
+    use base64::Engine as _;
+    e.intent.solana.as_ref()?;
+    let sig: [u8; 64] = policy::unhex(e.signature.as_deref()?)?.try_into().ok()?;
+    let wire = solana_codec::wire_transaction(&e.intent.message, &[[0u8; 64], sig]).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(wire))
 }
 
 impl Snapshot {
@@ -86,6 +109,7 @@ impl Snapshot {
             detail: e.detail.clone(),
             signature: e.signature.clone(),
             public_key: e.public_key.clone(),
+            transaction: wire_transaction(e),
         }
     }
 
@@ -101,12 +125,16 @@ impl Snapshot {
             detail: self.detail.clone(),
             signature: self.signature.clone(),
             public_key: self.public_key.clone(),
+            transaction: self.transaction.clone(),
         }
     }
 }
 
-fn pending_view(e: &Entry) -> PendingView {
+fn pending_view(shared: &Shared, e: &Entry) -> PendingView {
     let i = &e.intent;
+    let registry = &shared.policy.registry;
+    let asset = registry.network(&i.chain_id).and_then(|n| registry.asset(n, &i.asset_id)).map(|(_, a)| a);
+    let resource = i.x402.as_ref().and_then(|x| x.resource.as_deref());
     PendingView {
         request_id: e.id.clone(),
         intent_hash: e.hash.clone(),
@@ -120,11 +148,27 @@ fn pending_view(e: &Entry) -> PendingView {
         chain_id: i.chain_id.clone(),
         scheme_id: i.x402.as_ref().map(|x| x.scheme_id.clone()),
         payment_authority: i.authority().map(str::to_owned),
-        rationale: redact(&i.rationale),
+        rationale: policy::redact::display_safe(&redact(&i.rationale), 1024),
         reason_code: e.code.as_str().into(),
         reason: e.detail.clone(),
         expires_at: e.deadline,
+        max_amount_atomic: i.max_amount_atomic.to_string(),
+        amount_units: asset.map(|a| policy::solana::format_units(i.amount_atomic, a.decimals)),
+        mint: asset.map(|a| a.mint.to_base58()),
+        fee_payer: i.solana.as_ref().map(|s| s.fee_payer.clone()),
+        x402_version: i.x402.as_ref().and_then(|x| x.version),
+        resource: resource.map(|r| policy::redact::display_safe(r, 512)),
+        origin: resource.map(origin_of),
+        message_sha256: i.message_sha256.clone(),
+        message_len: i.message.len() as u64,
     }
+}
+
+/// `scheme://host[:port]` of a URL (the part a person recognises).
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    policy::redact::display_safe(&format!("{}://{host}", scheme.to_ascii_lowercase()), 256)
 }
 
 /// Answers one request payload: the record type and body to send back.
@@ -151,39 +195,61 @@ pub(crate) fn handle(shared: &Shared, peer: &Peer, session: &[u8; 16], payload: 
         Request::Approve { request_id, intent_hash } => approve(shared, peer, &request_id, &intent_hash),
         Request::Deny { request_id, reason } => reject(shared, peer, &request_id, reason.as_deref()),
         Request::Status { request_id } => status(shared, &request_id),
-        Request::Settle { request_id, settled } => settle(shared, peer, &request_id, settled),
+        Request::Settle { request_id, settled, receipt } => settle(shared, peer, &request_id, settled, receipt),
         Request::KeyCreate { name, kind } => key_create(shared, peer, &name, &kind),
         Request::SignProof { key, proof } => sign_proof(shared, peer, &key, &proof),
         Request::SignBundle { key, bundle_root } => sign_bundle(shared, peer, &key, &bundle_root),
-        Request::KeyList => match (shared.keys.list(Purpose::Intent), shared.keys.list(Purpose::Proof)) {
-            (Ok(names), Ok(proof_keys)) => respond(&Response::Keys { names, proof_keys }),
-            (Err(e), _) | (_, Err(e)) => api_error(e.code.as_str(), &e.detail),
-        },
+        Request::KeyList => key_list(shared),
         Request::DaemonStatus => daemon_status(shared),
     }
 }
 
-/// Canonicalizes, and checks the lane against the peer's role.
+/// A refusal before any decision: audited, answered as a denial, nothing
+/// reserved, nothing unsealed.
+fn refuse_intent(shared: &Shared, peer: &Peer, op: &str, code: ReasonCode, detail: &str) -> (u8, Vec<u8>) {
+    shared.audit.record(
+        "intent_refused",
+        json!({"op": op, "uid": peer.uid, "role": peer.role.name(), "decision": "deny",
+               "reason_code": code.as_str(), "layer": "global_defaults", "detail": detail,
+               "policy_id": shared.policy.id}),
+    );
+    respond(&Response::Decision {
+        request_id: None,
+        intent_hash: None,
+        decision: "deny".into(),
+        state: "Denied".into(),
+        reason_code: code.as_str().into(),
+        layer: "global_defaults".into(),
+        policy_id: shared.policy.id.clone(),
+        detail: detail.into(),
+        signature: None,
+        public_key: None,
+        transaction: None,
+    })
+}
+
+/// Binds a payment to the transaction this signer builds for key
+/// `public` (a no-op for the caller's own message under `sign`).
+fn bind_to_key(
+    shared: &Shared,
+    intent: &mut CanonicalIntent,
+    purpose: Purpose,
+    public: &[u8; 32],
+) -> Result<(), policy::solana::BindError> {
+    if purpose != Purpose::Solana {
+        return Ok(());
+    }
+    let held: Vec<solana_codec::Pubkey> =
+        shared.keys.held_public_keys().into_iter().map(solana_codec::Pubkey::new).collect();
+    policy::solana::bind(intent, &shared.policy.registry, &solana_codec::Pubkey::new(*public), &held).map(|_| ())
+}
+
+/// Canonicalizes, checks the lane against the peer's role, the peer's
+/// grant for the key and action, the key's kind, and binds a payment to its
+/// transaction.
 fn admit(shared: &Shared, peer: &Peer, intent: &Value, op: &str) -> Result<CanonicalIntent, (u8, Vec<u8>)> {
-    let intent = CanonicalIntent::from_json(intent).map_err(|e| {
-        shared.audit.record(
-            "intent_refused",
-            json!({"op": op, "uid": peer.uid, "role": peer.role.name(), "decision": "deny",
-                   "reason_code": "DENY_INVALID_X402_INTENT", "layer": "global_defaults", "field": e.field,
-                   "detail": e.why, "policy_id": shared.policy.id}),
-        );
-        respond(&Response::Decision {
-            request_id: None,
-            intent_hash: None,
-            decision: "deny".into(),
-            state: "Denied".into(),
-            reason_code: "DENY_INVALID_X402_INTENT".into(),
-            layer: "global_defaults".into(),
-            policy_id: shared.policy.id.clone(),
-            detail: format!("{}: {}", e.field, e.why),
-            signature: None,
-            public_key: None,
-        })
+    let mut intent = CanonicalIntent::from_json(intent).map_err(|e| {
+        refuse_intent(shared, peer, op, ReasonCode::DenyInvalidX402Intent, &format!("{}: {}", e.field, e.why))
     })?;
     if intent.actor == Actor::User && peer.role == ipc::api::Role::Agent {
         shared.audit.record(
@@ -193,6 +259,27 @@ fn admit(shared: &Shared, peer: &Peer, intent: &Value, op: &str) -> Result<Canon
         );
         return Err(api_error("DENY_ROLE_NOT_PERMITTED", "an agent peer may only submit agent-lane intents"));
     }
+    // A role lets a peer talk; only a grant lets it use a key. The grant is
+    // checked before the key is looked up, so an ungranted peer learns
+    // nothing about which keys exist.
+    if !shared.config.granted(peer.uid, peer.gid, &intent.key, intent.action.name()) {
+        return Err(refuse_intent(
+            shared,
+            peer,
+            op,
+            ReasonCode::DenyKeyNotGranted,
+            "no [[grant]] gives this peer this key for this action",
+        ));
+    }
+    let Some((purpose, public)) = shared.keys.resolve(&intent.key) else {
+        return Err(refuse_intent(shared, peer, op, ReasonCode::DenyInvalidX402Intent, "key: no such key"));
+    };
+    if !purpose.may_sign(intent.action) {
+        let detail = format!("a {} key may not sign a {} intent", purpose.kind(), intent.action.name());
+        return Err(refuse_intent(shared, peer, op, ReasonCode::DenyKeyKindMismatch, &detail));
+    }
+    bind_to_key(shared, &mut intent, purpose, &public)
+        .map_err(|e| refuse_intent(shared, peer, op, e.code, &e.detail))?;
     Ok(intent)
 }
 
@@ -213,6 +300,7 @@ fn preview(shared: &Shared, peer: &Peer, intent: &Value) -> (u8, Vec<u8>) {
         detail: d.detail,
         signature: None,
         public_key: None,
+        transaction: None,
     })
 }
 
@@ -276,6 +364,7 @@ fn submit(shared: &Shared, peer: &Peer, intent: &Value) -> (u8, Vec<u8>) {
                 detail: "idempotency key already used for a different intent".into(),
                 signature: None,
                 public_key: None,
+                transaction: None,
             })
         }
         Ok(Admitted::New(d)) => {
@@ -287,6 +376,8 @@ fn submit(shared: &Shared, peer: &Peer, intent: &Value) -> (u8, Vec<u8>) {
                        "amount_atomic": i.amount_atomic.to_string(), "payee": i.payee,
                        "scheme_id": i.x402.as_ref().map(|x| x.scheme_id.clone()),
                        "payment_authority": i.authority(), "context_requires_approval": i.context_requires_approval,
+                       "resource": i.x402.as_ref().and_then(|x| x.resource.clone()),
+                       "message_sha256": i.message_sha256, "solana": i.solana,
                        "rationale": redact(&i.rationale), "decision": d.outcome.name(),
                        "reason_code": d.code.as_str(), "layer": d.layer.name(), "detail": d.detail,
                        "trace": d.trace}),
@@ -324,19 +415,32 @@ fn sign_and_record(shared: &Shared, id: &str) {
     let job = shared.ledger.with_state(|b| {
         let e = b.requests.get(id)?;
         ledger::check(e, Input::BeginSigning).ok()?;
-        Some((e.intent.key.clone(), e.intent.message.clone(), e.hash.clone(), e.intent.kes_period))
+        Some((e.intent.clone(), e.hash.clone()))
     });
-    let Some((key, message, hash, kes_period)) = job else {
+    let Some((intent, hash)) = job else {
         shared.audit.record(
             "transition_refused",
             json!({"request_id": id, "input": "BeginSigning", "code": "DENY_INVALID_TRANSITION"}),
         );
         return;
     };
-    if kes_period.is_some() {
+    if intent.kes_period.is_some() {
         return fail(shared, id, ReasonCode::FailSigning, "KES keys are signed by the operator tool in this version");
     }
-    match shared.keys.sign(&key, &message) {
+    let key = intent.key.clone();
+    let message = intent.message.clone();
+    let Some((purpose, public)) = shared.keys.resolve(&key).filter(|(p, _)| p.may_sign(intent.action)) else {
+        return fail(shared, id, ReasonCode::DenyKeyKindMismatch, "the key no longer exists or may not sign this");
+    };
+    // What is signed is what was decided: bind the decided intent again
+    // under the policy in force and require the very bytes it was decided
+    // with (a changed registry or a tampered record gives other bytes).
+    let mut again = intent.clone();
+    again.claimed_message = Some(message.clone());
+    if let Err(e) = bind_to_key(shared, &mut again, purpose, &public) {
+        return fail(shared, id, e.code, &e.detail);
+    }
+    match shared.keys.sign_for(purpose, &key, &public, &message) {
         Ok((sig, public)) => {
             let r = Record::Signed { id: id.into(), signature: hex(&sig), public_key: hex(&public) };
             let ok = shared.ledger.append(|b| (b.record(r), ()));
@@ -361,7 +465,7 @@ fn approvals(shared: &Shared) -> (u8, Vec<u8>) {
             .requests
             .values()
             .filter(|e| e.lifecycle.state() == State::AwaitUserApproval)
-            .map(|e| (&e.ts, pending_view(e)))
+            .map(|e| (&e.ts, pending_view(shared, e)))
             .collect();
         v.sort_by(|a, b| a.0.cmp(b.0).then(a.1.request_id.cmp(&b.1.request_id)));
         (lines, v.into_iter().map(|(_, p)| p).collect())
@@ -374,7 +478,7 @@ fn approvals(shared: &Shared) -> (u8, Vec<u8>) {
 
 fn show(shared: &Shared, id: &str) -> (u8, Vec<u8>) {
     let now = now();
-    match shared.ledger.append(|b| (b.expire_due(now), b.requests.get(id).map(pending_view))) {
+    match shared.ledger.append(|b| (b.expire_due(now), b.requests.get(id).map(|e| pending_view(shared, e)))) {
         Ok(Some(v)) => respond(&Response::Pending { requests: vec![v] }),
         Ok(None) => api_error("API_REQUEST_NOT_FOUND", "no such request"),
         Err(e) => journal_failed(e),
@@ -496,18 +600,50 @@ fn reject(shared: &Shared, peer: &Peer, id: &str, reason: Option<&str>) -> (u8, 
     snapshot_response(shared, id)
 }
 
-fn settle(shared: &Shared, peer: &Peer, id: &str, ok: bool) -> (u8, Vec<u8>) {
+/// Whether `receipt` (a base58 transaction signature from an x402
+/// settlement response) is the fee payer's Ed25519 signature over the
+/// message this request signed: then the settled transaction is ours,
+/// byte for byte, whatever the server says.
+fn receipt_verifies(e: &Entry, receipt: &str) -> bool {
+    let Some(s) = &e.intent.solana else { return false };
+    let (Ok(fee_payer), Ok(sig)) =
+        (solana_codec::Pubkey::from_base58(&s.fee_payer), solana_codec::base58::decode(receipt))
+    else {
+        return false;
+    };
+    let Ok(sig) = <[u8; 64]>::try_from(sig) else { return false };
+    let vk = crypto::ed25519::Ed25519VerificationKey(fee_payer.0);
+    crypto::ed25519::verify(&vk, &e.intent.message, &crypto::ed25519::Ed25519Signature(sig)).is_ok()
+}
+
+fn settle(shared: &Shared, peer: &Peer, id: &str, ok: bool, receipt: Option<String>) -> (u8, Vec<u8>) {
     let input = if ok { Input::Settle } else { Input::Fail };
     let r = shared.ledger.append(|b| {
         let Some(e) = b.requests.get(id) else { return (vec![], Err(None)) };
         if e.lifecycle.state() != State::Submitted {
             return (vec![], Err(Some(e.lifecycle.state())));
         }
-        (b.record(Record::Settled { id: id.into(), ok }), Ok(()))
+        if receipt.as_deref().is_some_and(|r| !receipt_verifies(e, r)) {
+            return (vec![], Ok(false));
+        }
+        (b.record(Record::Settled { id: id.into(), ok, receipt: receipt.clone() }), Ok(true))
     });
     match r {
-        Ok(Ok(())) => {
-            shared.audit.record("settled", json!({"request_id": id, "uid": peer.uid, "settled": ok}));
+        Ok(Ok(false)) => {
+            shared
+                .audit
+                .record("settle_refused", json!({"request_id": id, "uid": peer.uid, "code": "DENY_RECEIPT_INVALID"}));
+            api_error(
+                "DENY_RECEIPT_INVALID",
+                "the receipt is not the fee payer's signature over the transaction this request signed",
+            )
+        }
+        Ok(Ok(true)) => {
+            shared.audit.record(
+                "settled",
+                json!({"request_id": id, "uid": peer.uid, "settled": ok, "receipt": receipt,
+                       "receipt_verified": receipt.is_some()}),
+            );
             snapshot_response(shared, id)
         }
         Ok(Err(None)) => api_error("API_REQUEST_NOT_FOUND", "no such request"),
@@ -527,7 +663,7 @@ fn key_create(shared: &Shared, peer: &Peer, name: &str, kind: &str) -> (u8, Vec<
     let Some(purpose) = Purpose::from_kind(kind) else {
         return api_error(
             "KW_KEY_KIND_UNSUPPORTED",
-            "keywardd creates ed25519 (intent) and proof-ed25519 (proof) keys (KES keys: keyward kes)",
+            "keywardd creates solana, raw-ed25519 and proof-ed25519 keys (KES keys: keyward kes)",
         );
     };
     if vault::envelope::validate_name(&purpose.vault_name(name)).is_err() || name.len() > 64 {
@@ -587,6 +723,38 @@ fn sign_bundle(shared: &Shared, peer: &Peer, key: &str, bundle_root: &str) -> (u
         bundle::verify::signature_message(&bundle::verify::signed_payload(bundle_root, &bundle::hex::sha256(pk)))
     };
     sign_with_proof_key(shared, peer, key, ("bundle_signed", "bundle_root", bundle_root), built)
+}
+
+fn key_list(shared: &Shared) -> (u8, Vec<u8>) {
+    let mut names = Vec::new();
+    let mut keys = Vec::new();
+    for purpose in INTENT_KINDS.into_iter().chain([Purpose::Proof]) {
+        match shared.keys.list(purpose) {
+            Ok(list) => {
+                for name in list {
+                    let public = shared.keys.public_key(purpose, &name).map(|k| hex(&k)).unwrap_or_default();
+                    let signs = match purpose {
+                        Purpose::Solana => "x402_payment, transfer (transactions keywardd builds)",
+                        Purpose::Raw => "sign (opaque messages)",
+                        Purpose::Proof => "proofs and bundles",
+                        Purpose::Legacy => "nothing (created before key kinds; re-create as solana or raw-ed25519)",
+                    };
+                    keys.push(ipc::api::KeyInfo {
+                        name: name.clone(),
+                        kind: purpose.kind().into(),
+                        public_key: public,
+                        signs: signs.into(),
+                    });
+                    if purpose != Purpose::Proof {
+                        names.push(name);
+                    }
+                }
+            }
+            Err(e) => return api_error(e.code.as_str(), &e.detail),
+        }
+    }
+    let proof_keys = keys.iter().filter(|k| k.kind == "proof-ed25519").map(|k| k.name.clone()).collect();
+    respond(&Response::Keys { names, proof_keys, keys })
 }
 
 fn daemon_status(shared: &Shared) -> (u8, Vec<u8>) {

@@ -1,11 +1,26 @@
 //! Signing keys: sealed in the vault, unsealed into locked memory for one
 //! operation or for a bounded window, wiped after.
 //!
-//! A key has a purpose, and the purpose is its vault namespace: intent key
-//! `N` is the entry `key.N`, proof key `N` (for signed proofs and SPECTRUM
-//! bundles) is `proofkey.N`, both of kind `ed25519-seed`. A request names a
-//! key and the operation fixes the namespace, so a payment key can never be
-//! made to sign a proof, nor a proof key a payment. With
+//! A key has a kind, fixed at creation, and the kind is its vault namespace,
+//! so it is sealed with the key (the entry name is bound into the envelope's
+//! authenticated header):
+//!
+//! | kind | vault entry | signs |
+//! | --- | --- | --- |
+//! | `solana` | `solkey.N` | only Solana transactions keywardd built itself from a decided payment |
+//! | `raw-ed25519` | `rawkey.N` | opaque messages, for the `sign` action only |
+//! | `proof-ed25519` | `proofkey.N` | proofs and SPECTRUM-04 bundle payloads only |
+//! | `ed25519` (legacy) | `key.N` | nothing: keys from before kinds existed |
+//!
+//! A legacy key could have been used for either payments or opaque
+//! messages, and nothing records which, so the safe reading is that it may
+//! sign neither: it is listed as `legacy` and refused with
+//! `DENY_KEY_KIND_MISMATCH` (docs/x402.md, "Key kinds"). Intent key names
+//! are unique across the three intent kinds, so a name means one key.
+//!
+//! The public keys of intent keys are read once at start-up (and at
+//! creation) into a directory, so that a payment can be built and checked
+//! against its key, and refused, before anything is unsealed for it. With
 //! `unseal_window_ms = 0` every signature unseals the key, signs and drops
 //! it at once. With a window `w` (at most 5 000 ms), an unsealed key stays in
 //! locked memory for at most `w` after its unseal, then a reaper thread drops
@@ -27,44 +42,61 @@ use secmem::MLockedSeed;
 use vault::envelope::SecretKind;
 use vault::{SecretProvider, Vault, VaultError};
 
-/// What a key signs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a key signs: its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Purpose {
-    /// Intents decided by the policy (`key.N`, kind `ed25519`).
-    Intent,
+    /// Solana transactions built by keywardd (`solkey.N`, kind `solana`).
+    Solana,
+    /// Opaque messages for `sign` (`rawkey.N`, kind `raw-ed25519`).
+    Raw,
     /// Proofs and SPECTRUM-04 bundle payloads (`proofkey.N`, kind `proof-ed25519`).
     Proof,
+    /// Keys created before kinds existed (`key.N`): sign nothing.
+    Legacy,
 }
+
+/// The kinds whose keys an intent may name (one namespace of names).
+pub const INTENT_KINDS: [Purpose; 3] = [Purpose::Solana, Purpose::Raw, Purpose::Legacy];
 
 impl Purpose {
     fn prefix(self) -> &'static str {
         match self {
-            Purpose::Intent => "key.",
+            Purpose::Solana => "solkey.",
+            Purpose::Raw => "rawkey.",
             Purpose::Proof => "proofkey.",
+            Purpose::Legacy => "key.",
         }
     }
 
-    /// The kind a caller names when creating such a key.
+    /// The kind's name (what `key create --kind` takes and `key list` shows).
     pub fn kind(self) -> &'static str {
         match self {
-            Purpose::Intent => "ed25519",
+            Purpose::Solana => "solana",
+            Purpose::Raw => "raw-ed25519",
             Purpose::Proof => "proof-ed25519",
+            Purpose::Legacy => "legacy",
         }
     }
 
+    /// The kinds a key can be created with (never `legacy`).
     pub fn from_kind(kind: &str) -> Option<Purpose> {
-        [Purpose::Intent, Purpose::Proof].into_iter().find(|p| p.kind() == kind)
+        [Purpose::Solana, Purpose::Raw, Purpose::Proof].into_iter().find(|p| p.kind() == kind)
+    }
+
+    /// Whether a key of this kind may sign for intent action `action`.
+    pub fn may_sign(self, action: policy::intent::Action) -> bool {
+        use policy::intent::Action;
+        match self {
+            Purpose::Solana => matches!(action, Action::X402Payment | Action::Transfer),
+            Purpose::Raw => action == Action::Sign,
+            Purpose::Proof | Purpose::Legacy => false,
+        }
     }
 
     /// The vault entry of key `name` with this purpose.
     pub fn vault_name(self, name: &str) -> String {
         format!("{}{name}", self.prefix())
     }
-}
-
-/// The vault name of intent key `name`.
-pub fn vault_name(name: &str) -> String {
-    Purpose::Intent.vault_name(name)
 }
 
 /// Why a signature could not be made. Public words only.
@@ -101,6 +133,8 @@ pub struct Lifetimes {
 
 pub struct Keys {
     vault: Mutex<Vault>,
+    /// Every key's (kind, public key), by vault entry name.
+    directory: Mutex<std::collections::BTreeMap<String, (Purpose, [u8; 32])>>,
     cache: Mutex<HashMap<String, Cached>>,
     window: Duration,
     lifetimes: Mutex<Lifetimes>,
@@ -114,7 +148,52 @@ impl std::fmt::Debug for Keys {
 
 impl Keys {
     pub fn new(vault: Vault, window: Duration) -> Keys {
-        Keys { vault: Mutex::new(vault), cache: Mutex::new(HashMap::new()), window, lifetimes: Mutex::default() }
+        Keys {
+            vault: Mutex::new(vault),
+            directory: Mutex::default(),
+            cache: Mutex::new(HashMap::new()),
+            window,
+            lifetimes: Mutex::default(),
+        }
+    }
+
+    fn directory(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, (Purpose, [u8; 32])>> {
+        self.directory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads every key's public key into the directory (at start-up): one
+    /// unseal per key, before any request is served.
+    pub fn load_directory(&self) -> Result<usize, SignError> {
+        let names = self.vault().list().map_err(|e| vault_error(&e))?;
+        let mut found = Vec::new();
+        for entry in names {
+            let kinds = [Purpose::Solana, Purpose::Raw, Purpose::Proof, Purpose::Legacy];
+            let Some(p) = kinds.into_iter().find(|p| entry.starts_with(p.prefix())) else { continue };
+            let c = self.unseal(&entry)?;
+            let (public, since) = (c.public, c.since);
+            drop(c);
+            self.wiped(since);
+            found.push((entry, (p, public)));
+        }
+        let n = found.len();
+        self.directory().extend(found);
+        Ok(n)
+    }
+
+    /// The kind and public key of intent key `name`, if it exists.
+    pub fn resolve(&self, name: &str) -> Option<(Purpose, [u8; 32])> {
+        let d = self.directory();
+        INTENT_KINDS.iter().find_map(|p| d.get(&p.vault_name(name)).copied())
+    }
+
+    /// The public key of key `name` of kind `purpose`.
+    pub fn public_key(&self, purpose: Purpose, name: &str) -> Option<[u8; 32]> {
+        self.directory().get(&purpose.vault_name(name)).map(|(_, k)| *k)
+    }
+
+    /// The public keys of every key this signer holds.
+    pub fn held_public_keys(&self) -> Vec<[u8; 32]> {
+        self.directory().values().map(|(_, k)| *k).collect()
     }
 
     fn vault(&self) -> std::sync::MutexGuard<'_, Vault> {
@@ -147,9 +226,26 @@ impl Keys {
         Ok(Cached { key, public, since })
     }
 
-    /// Signs `message` with intent key `name`: (signature, public key).
-    pub fn sign(&self, name: &str, message: &[u8]) -> Result<([u8; 64], [u8; 32]), SignError> {
-        self.sign_built(Purpose::Intent, name, |_| message.to_vec())
+    /// Signs `message` with key `name` of kind `purpose`, whose public key
+    /// must be `expected` (the one the message was built for): (signature,
+    /// public key).
+    pub fn sign_for(
+        &self,
+        purpose: Purpose,
+        name: &str,
+        expected: &[u8; 32],
+        message: &[u8],
+    ) -> Result<([u8; 64], [u8; 32]), SignError> {
+        self.sign_checked(purpose, name, |public| {
+            if public == expected {
+                Ok(message.to_vec())
+            } else {
+                Err(SignError {
+                    code: ReasonCode::DenyTransactionMismatch,
+                    detail: "the key is not the one the transaction was built for".into(),
+                })
+            }
+        })
     }
 
     /// Signs the message `build` makes from the key's public key (a
@@ -160,15 +256,33 @@ impl Keys {
         name: &str,
         build: impl FnOnce(&[u8; 32]) -> Vec<u8>,
     ) -> Result<([u8; 64], [u8; 32]), SignError> {
+        self.sign_checked(purpose, name, |public| Ok(build(public)))
+    }
+
+    /// Signs what `build` returns for the key's public key, or nothing if it
+    /// refuses.
+    fn sign_checked(
+        &self,
+        purpose: Purpose,
+        name: &str,
+        build: impl FnOnce(&[u8; 32]) -> Result<Vec<u8>, SignError>,
+    ) -> Result<([u8; 64], [u8; 32]), SignError> {
+        if purpose == Purpose::Legacy {
+            return Err(SignError {
+                code: ReasonCode::DenyKeyKindMismatch,
+                detail: "legacy keys sign nothing; create a solana or raw-ed25519 key".into(),
+            });
+        }
         let entry = purpose.vault_name(name);
         let name = entry.as_str();
         if self.window.is_zero() {
             let c = self.unseal(name)?;
-            let sig = c.key.sign_bytes_m(&build(&c.public)).0;
+            let built = build(&c.public);
+            let sig = built.map(|m| c.key.sign_bytes_m(&m).0);
             let (public, since) = (c.public, c.since);
             drop(c);
             self.wiped(since);
-            return Ok((sig, public));
+            return Ok((sig?, public));
         }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let fresh = cache.get(name).is_some_and(|c| c.since.elapsed() < self.window);
@@ -184,7 +298,8 @@ impl Keys {
             cache.insert(name.to_string(), c);
         }
         let c = cache.get(name).expect("inserted above");
-        Ok((c.key.sign_bytes_m(&build(&c.public)).0, c.public))
+        let message = build(&c.public)?;
+        Ok((c.key.sign_bytes_m(&message).0, c.public))
     }
 
     /// Drops every key whose window has passed (or all, at shutdown).
@@ -211,7 +326,14 @@ impl Keys {
     pub fn create(&self, purpose: Purpose, name: &str) -> Result<[u8; 32], SignError> {
         let mut vault = self.vault();
         let entry = purpose.vault_name(name);
-        if vault.list().map_err(|e| vault_error(&e))?.contains(&entry) {
+        let existing = vault.list().map_err(|e| vault_error(&e))?;
+        // Intent keys share one namespace of names: a name means one key.
+        let taken = if purpose == Purpose::Proof {
+            existing.contains(&entry)
+        } else {
+            INTENT_KINDS.iter().any(|p| existing.contains(&p.vault_name(name)))
+        };
+        if taken {
             return Err(SignError { code: ReasonCode::FailSigning, detail: "a key with this name exists".into() });
         }
         let seed = MLockedSeed::<32>::new_random().map_err(|_| SignError {
@@ -221,7 +343,10 @@ impl Keys {
         vault.put(&entry, SecretKind::Ed25519Seed, seed.as_bytes()).map_err(|e| vault_error(&e))?;
         let key = Ed25519SigningKey::gen_key_m(&seed)
             .map_err(|_| SignError { code: ReasonCode::FailSigning, detail: "key derivation failed".into() })?;
-        Ok(key.derive_verification_key_m().0)
+        let public = key.derive_verification_key_m().0;
+        drop(vault);
+        self.directory().insert(entry, (purpose, public));
+        Ok(public)
     }
 
     /// The names of the keys with `purpose`.

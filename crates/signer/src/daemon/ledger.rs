@@ -108,6 +108,10 @@ pub enum Record {
     Settled {
         id: String,
         ok: bool,
+        /// The settlement receipt (a transaction signature) when the caller
+        /// sent one; recorded only after it verified (docs/x402.md).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<String>,
     },
 }
 
@@ -229,7 +233,7 @@ impl Book {
                     self.release(&id);
                 }
             }
-            Record::Settled { id, ok } => {
+            Record::Settled { id, ok, .. } => {
                 self.entry(&id)?
                     .lifecycle
                     .step(if ok { Input::Settle } else { Input::Fail })
@@ -258,7 +262,7 @@ impl Book {
         }
         self.recent.push_back((ts, agent));
         if !e.intent.payee.is_empty() {
-            let authority = e.intent.authority().unwrap_or("").to_string();
+            let authority = e.intent.settlement_authority().unwrap_or("").to_string();
             self.payees.entry(e.intent.payee.clone()).or_default().insert(authority);
         }
     }

@@ -190,6 +190,10 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
         Err(e) => return die(e.code(), e),
     };
     let keys = keys::Keys::new(vault, std::time::Duration::from_millis(config.signing.unseal_window_ms));
+    match keys.load_directory() {
+        Ok(n) => audit.record("keys_loaded", json!({"keys": n})),
+        Err(e) => return die(e.code.as_str(), e.detail),
+    }
     if let Err(e) = identity.write_pin(&config.daemon.pin_file) {
         return die("KW_PIN_WRITE_FAILED", format!("{}: {e}", config.daemon.pin_file.display()));
     }

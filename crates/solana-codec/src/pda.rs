@@ -1,0 +1,65 @@
+//! Program-derived addresses and associated token accounts.
+//!
+//! keyward computes both ATAs itself instead of trusting a builder or an
+//! RPC answer: the destination ATA is where the money goes, so it must be
+//! derived from the payee's wallet by the same rule the chain uses.
+
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use sha2::{Digest, Sha256};
+
+use crate::programs;
+use crate::pubkey::Pubkey;
+
+/// Solana's seed limits: at most 16 seeds in total (the bump is one) and
+/// at most 32 bytes each.
+const MAX_SEEDS: usize = 16;
+const MAX_SEED_LEN: usize = 32;
+const PDA_MARKER: &[u8] = b"ProgramDerivedAddress";
+
+/// Whether 32 bytes decode to a point on the Ed25519 curve.
+///
+/// This is exactly the predicate of solana-address (`bytes_are_curve_point`):
+/// `CompressedEdwardsY(b).decompress().is_some()`, with no further
+/// canonicality or torsion checks. A different predicate would derive a
+/// different ATA for rare inputs.
+pub fn is_on_curve(b: &[u8; 32]) -> bool {
+    CompressedEdwardsY(*b).decompress().is_some()
+}
+
+/// Finds the program-derived address for `seeds` under `program`.
+///
+/// Tries bump seeds 255 down to 0 and returns the first
+/// `SHA-256(seeds ‖ [bump] ‖ program ‖ "ProgramDerivedAddress")` that is
+/// off the curve, with its bump. Returns `None` if the seeds break Solana's
+/// limits (more than 15 seeds, or a seed longer than 32 bytes) or, with
+/// negligible probability, if no bump works.
+pub fn find_program_address(seeds: &[&[u8]], program: &Pubkey) -> Option<(Pubkey, u8)> {
+    if seeds.len() >= MAX_SEEDS || seeds.iter().any(|s| s.len() > MAX_SEED_LEN) {
+        return None;
+    }
+    (0..=u8::MAX).rev().find_map(|bump| {
+        let mut h = Sha256::new();
+        for seed in seeds {
+            h.update(seed);
+        }
+        h.update([bump]);
+        h.update(program.0);
+        h.update(PDA_MARKER);
+        let out: [u8; 32] = h.finalize().into();
+        (!is_on_curve(&out)).then_some((Pubkey(out), bump))
+    })
+}
+
+/// The associated token account of `owner` for `mint` under `token_program`.
+///
+/// Seeds are `[owner, token_program, mint]` under the Associated Token
+/// Account program, as in spl-associated-token-account.
+pub fn associated_token_address(owner: &Pubkey, mint: &Pubkey, token_program: &Pubkey) -> Pubkey {
+    match find_program_address(&[&owner.0, &token_program.0, &mint.0], &programs::ASSOCIATED_TOKEN) {
+        Some((ata, _bump)) => ata,
+        // Three 32-byte seeds are within the limits, so `None` would need all
+        // 256 hashes to land on the curve (probability about 2^-256). Solana's
+        // own `find_program_address` panics in the same case.
+        None => panic!("no off-curve associated token address (probability 2^-256)"),
+    }
+}
