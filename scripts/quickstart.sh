@@ -5,12 +5,15 @@
 #   2. starts a DEVELOPMENT software TPM under the data directory
 #      (NOT FOR PRODUCTION: its state is a plain directory; a real
 #      deployment uses the machine's TPM, tcti = "device:/dev/tpmrm0"),
-#   3. initializes the vault, the signer identity, the ledger and the audit
-#      log, starts keywardd and creates a signing key,
-#   4. runs three requests: one prompted and then approved (the first
-#      payment to a new payee), one auto-approved, one denied (an untrusted
-#      payment authority),
-#   5. prints the audit log, verifies its hash chain and explains each request.
+#   3. starts a local DEMO x402 server (resource server, facilitator and
+#      Solana JSON-RPC on a local Solana VM with the real SPL Token program;
+#      NOT a real network: its USDC is play money),
+#   4. initializes the vault, the signer identity, the ledger and the audit
+#      log, starts keywardd and creates a `solana` signing key,
+#   5. pays the demo server with `keyward x402 fetch` three times: the first
+#      payment to a new payee is prompted and then approved by a person, the
+#      second is auto-approved, the third (over the global cap) is refused,
+#   6. prints the audit log, verifies its hash chain and explains each request.
 #
 # Usage: scripts/quickstart.sh [DATA_DIR]   (default: ./.keyward-dev; wiped first)
 set -euo pipefail
@@ -25,8 +28,8 @@ if ! command -v swtpm >/dev/null || ! ldconfig -p 2>/dev/null | grep -q libtss2-
     say "installing missing packages"
     bash scripts/install-deps.sh
 fi
-say "building keywardd and keyward"
-cargo build -q --locked -p signer -p cli --bins
+say "building keywardd, keyward and the demo x402 server (the first build of the Solana VM takes minutes)"
+cargo build -q --locked -p signer -p cli -p x402-harness --bins
 BIN=$ROOT/target/debug
 KW() { "$BIN/keyward" --socket "$DATA/run/keywardd.sock" --pin "$DATA/signer.pub" "$@"; }
 
@@ -38,12 +41,29 @@ swtpm socket --tpm2 --tpmstate dir="$DATA/tpm" \
     --server type=tcp,port=$PORT,bindaddr=127.0.0.1 --ctrl type=tcp,port=$((PORT + 1)),bindaddr=127.0.0.1 \
     --flags not-need-init,startup-clear --daemon --pid file="$DATA/tpm/swtpm.pid"
 DAEMON_PID=
+DEMO_PID=
 cleanup() {
     [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null || true
+    [ -n "$DEMO_PID" ] && kill "$DEMO_PID" 2>/dev/null && wait "$DEMO_PID" 2>/dev/null || true
     [ -f "$DATA/tpm/swtpm.pid" ] && kill "$(cat "$DATA/tpm/swtpm.pid")" 2>/dev/null || true
 }
 trap cleanup EXIT
 export TSS2_LOG=all+NONE
+
+say "starting the DEMO x402 server (local Solana VM; NOT a real network)"
+"$BIN/keyward-x402-demo" --payer-file "$DATA/payer.hex" --fund 5000000 > "$DATA/demo.json" 2>"$DATA/demo.log" &
+DEMO_PID=$!
+for _ in $(seq 1 300); do
+    [ -s "$DATA/demo.json" ] && break
+    sleep 0.1
+done
+field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+DEMO=$(cat "$DATA/demo.json")
+echo "$DEMO"
+BASE=$(echo "$DEMO" | field resource_base)
+RPC=$(echo "$DEMO" | field rpc_url)
+FEE_PAYER=$(echo "$DEMO" | field fee_payer)
+MINT=$(echo "$DEMO" | field mint)
 
 cat > "$DATA/policy.toml" <<POLICY
 # Development policy (strict profile). Amounts are atomic units (USDC: 6 decimals).
@@ -52,12 +72,12 @@ profile = "strict"
 
 [global]
 max_requests_per_minute = 600
-allowed_chains = ["solana:mainnet"]
+allowed_chains = ["solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"]
 allowed_schemes = ["v1-solana-exact", "v2-solana-exact"]
-trusted_authorities = ["https://facilitator.example"]
+trusted_authorities = ["$BASE"]
 
 [global.assets.usdc]
-per_tx_cap = 5000000
+per_tx_cap = 1000000
 daily_cap = 50000000
 
 [user]
@@ -67,8 +87,20 @@ confirm_authority_change = true
 approval_ttl_s = 300
 
 [user.assets.usdc]
-per_tx_limit = 1000000
+per_tx_limit = 500000
 daily_limit = 10000000
+
+# The Solana registry: what a payment may move, and who may land it.
+[networks."solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"]
+aliases = ["solana-devnet"]
+max_compute_unit_limit = 20000
+max_compute_unit_price = 1000
+fee_payers = ["$FEE_PAYER"]
+
+[networks."solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1".assets.usdc]
+mint = "$MINT"
+token_program = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+decimals = 6
 POLICY
 
 cat > "$DATA/keywardd.toml" <<CONFIG
@@ -90,6 +122,12 @@ unseal_window_ms = 2000
 [[peer]]
 uid = $(id -u)
 role = "admin"
+
+# Only a grant lets a peer spend with a key (docs/x402.md, "Key grants").
+[[grant]]
+key = "agent-hot"
+uid = $(id -u)
+actions = ["x402_payment"]
 CONFIG
 
 say "keyward init"
@@ -104,41 +142,42 @@ for _ in $(seq 1 100); do
 done
 KW ping
 
-say "keyward key create agent-hot"
-KW key create agent-hot
+say "keyward key create agent-hot --kind solana"
+KW key create agent-hot --kind solana
+KW --json key list | sed -n 's/.*"name":"agent-hot","kind":"solana","public_key":"\([0-9a-f]*\)".*/\1/p' > "$DATA/payer.hex"
+sleep 1   # the demo funds the new key's token account with 5 demo USDC
 
-intent() { # idempotency-key amount authority
-    cat <<INTENT
-{"actor": "agent", "action": "x402_payment", "key": "agent-hot", "chain_id": "solana:mainnet",
- "asset_id": "usdc", "amount_atomic": "$2", "max_amount_atomic": "$2", "payee": "WeatherApiMerchant1",
- "rationale": "pay for one weather API call", "idempotency_key": "$1",
- "request_expiry": $(( $(date +%s) + 600 )), "correlation_id": "quickstart",
- "message_hex": "$(printf '%s' "$1" | od -An -tx1 | tr -d ' \n')",
- "x402": {"scheme_id": "v2-solana-exact", "payment_authority": "$3"}}
-INTENT
-}
-field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+PAY=("$BIN/keyward" --socket "$DATA/run/keywardd.sock" --pin "$DATA/signer.pub" x402 fetch
+     --key agent-hot --rpc "$RPC" --json)
+request_of() { sed -n 's/.*"request_id":"\([0-9a-f]*\)".*/\1/p'; }
 
-say "request 1: the first payment to a new payee is prompted"
-intent qs-1 250000 https://facilitator.example > "$DATA/intent-1.json"
-R1=$(KW --json submit "$DATA/intent-1.json")
-echo "$R1"
-ID1=$(echo "$R1" | field request_id)
+say "payment 1: GET $BASE/weather (0.01 USDC to a new payee): prompted; waiting for a person"
+"${PAY[@]}" "$BASE/weather" --wait 120 > "$DATA/fetch-1.json" &
+FETCH=$!
+ID1=
+for _ in $(seq 1 100); do
+    ID1=$(KW --json approvals list | request_of | head -n1)
+    [ -n "$ID1" ] && break
+    sleep 0.2
+done
 KW approvals show "$ID1"
 HASH1=$(KW --json approvals show "$ID1" | field intent_hash)
-say "a person approves request 1, bound to intent hash $HASH1"
+say "a person approves payment 1, bound to intent hash $HASH1"
 KW approvals approve "$ID1" --intent-hash "$HASH1"
+wait "$FETCH" && echo "exit status 0: delivered"
+cat "$DATA/fetch-1.json"; echo
 
-say "request 2: the same payee again, inside the limits: auto-approved"
-intent qs-2 250000 https://facilitator.example > "$DATA/intent-2.json"
-KW sign "$DATA/intent-2.json"
-ID2=$(KW --json submit "$DATA/intent-2.json" | field request_id)
+say "payment 2: the same payee again, inside the limits: auto-approved"
+set +e
+"${PAY[@]}" "$BASE/weather" > "$DATA/fetch-2.json"; echo "exit status $?: delivered"
+cat "$DATA/fetch-2.json"; echo
+ID2=$(request_of < "$DATA/fetch-2.json")
 
-say "request 3: an untrusted payment authority: denied"
-intent qs-3 250000 https://rogue-facilitator.example > "$DATA/intent-3.json"
-R3=$(KW --json submit "$DATA/intent-3.json")
-echo "$R3"
-ID3=$(echo "$R3" | field request_id)
+say "payment 3: GET $BASE/premium (2 USDC, over the 1 USDC global cap): refused, nothing signed"
+"${PAY[@]}" "$BASE/premium" > "$DATA/fetch-3.json"; echo "exit status $? (2 = refused)"
+set -e
+cat "$DATA/fetch-3.json"; echo
+ID3=$(request_of < "$DATA/fetch-3.json")
 
 say "the audit log ($DATA/audit/audit.jsonl)"
 cat "$DATA/audit/audit.jsonl"

@@ -320,6 +320,9 @@ struct Payer<'a> {
     conn: &'a Connection,
     pay: &'a PayArgs,
     http: Http,
+    /// One signer session, reused across the calls of a payment (each new
+    /// session costs a handshake).
+    session: std::cell::RefCell<Option<ipc::client::Client>>,
 }
 
 /// The facts about one candidate entry a payment is made from.
@@ -333,9 +336,18 @@ struct Plan {
 
 impl Payer<'_> {
     fn signer_call(&self, request: &Request) -> Result<Response, Failure> {
+        let mut session = self.session.borrow_mut();
+        if let Some(client) = session.as_mut() {
+            match client.call(request) {
+                Ok(r) => return Ok(r),
+                Err(ipc::client::CallError::Api(e)) => return Err(error(&e.code, e.message)),
+                // The session ended (idle timeout, signer restart): one new one.
+                Err(_) => *session = None,
+            }
+        }
         let mut client = connect(self.conn).map_err(|(c, m)| error(&c, m))?;
         let r = client.call(request).map_err(|e| error(e.code(), e.to_string()));
-        let _ = client.close();
+        *session = Some(client);
         r
     }
 
@@ -422,6 +434,7 @@ impl Payer<'_> {
         let (candidates, skipped_codes) = x402::solana_exact_candidates(&challenge);
         let mut skipped: Vec<(usize, String)> = skipped_codes.into_iter().map(|(i, c)| (i, c.to_string())).collect();
         let mut chosen: Option<(usize, &Requirement, Plan, Response)> = None;
+        let mut first_denied: Option<(&Requirement, Plan)> = None;
         for r in candidates {
             let index = challenge.accepts.iter().position(|a| std::ptr::eq(a, r)).unwrap_or(0);
             let Some(caip2) = r.caip2.clone() else {
@@ -452,12 +465,38 @@ impl Payer<'_> {
                     chosen = Some((index, r, plan, preview));
                     break;
                 }
-                Response::Decision { reason_code, .. } => skipped.push((index, reason_code.clone())),
+                Response::Decision { reason_code, .. } => {
+                    skipped.push((index, reason_code.clone()));
+                    if first_denied.is_none() {
+                        first_denied = Some((r, plan));
+                    }
+                }
                 _ => return Err(error("IPC_UNEXPECTED", "the signer answered a preview with something else")),
             }
         }
         let Some((_, requirement, plan, preview)) = chosen else {
             let code = skipped.first().map(|(_, c)| c.clone()).unwrap_or_else(|| "X402_NO_PAYABLE_OPTION".into());
+            if let (Some((r, plan)), false) = (first_denied, dry_run) {
+                // Submit the first option the policy denies, so that the
+                // refusal is decided, recorded and explainable by request
+                // id (a denial reserves nothing and signs nothing).
+                let intent = self.intent(&challenge, r, &plan, &req.url, idempotency_key);
+                if let Response::Decision { request_id: Some(id), decision, reason_code, .. } =
+                    self.signer_call(&Request::Submit { intent })?
+                {
+                    let mut f = not_paid(first, &code, "no payment option the policy could allow".into(), skipped);
+                    f.payment = Some(Paid {
+                        request_id: id,
+                        requirement: r.clone(),
+                        network: plan.caip2.clone(),
+                        transaction_sig: None,
+                        receipt_verified: false,
+                        decision,
+                        reason_code,
+                    });
+                    return Ok(f);
+                }
+            }
             return Ok(not_paid(first, &code, "no payment option the policy could allow".into(), skipped));
         };
         if dry_run {
@@ -703,7 +742,7 @@ fn fetch(conn: &Connection, a: &FetchArgs, json_out: bool) -> Result<u8, Failure
     };
     let headers = a.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
     let req = Outgoing { method: a.method.to_ascii_uppercase(), url: a.url.clone(), headers, body };
-    let payer = Payer { conn, pay: &a.pay, http: Http::new(&a.pay)? };
+    let payer = Payer { conn, pay: &a.pay, http: Http::new(&a.pay)?, session: Default::default() };
     let idempotency_key = a.idempotency_key.clone().unwrap_or_else(|| fresh_idempotency_key(&req, &a.pay.key));
     let f = payer.fetch(&req, a.dry_run, &idempotency_key)?;
     let s = summary(&f);
@@ -792,7 +831,7 @@ fn proxy(conn: &Connection, a: &ProxyArgs) -> Result<u8, Failure> {
     let local = listener.local_addr().map_err(|e| error("CLI_LISTEN", e.kind().to_string()))?;
     println!("{}", json!({"listening": local.to_string()}));
     let _ = std::io::stdout().flush();
-    let payer = Payer { conn, pay: &a.pay, http: Http::new(&a.pay)? };
+    let payer = Payer { conn, pay: &a.pay, http: Http::new(&a.pay)?, session: Default::default() };
     let mut served = 0u64;
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };

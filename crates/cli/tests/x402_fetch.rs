@@ -199,3 +199,49 @@ fn hostile_servers_are_refused_and_nothing_is_signed_or_reserved() {
     }
     assert!(w.h.settlements().is_empty(), "nothing hostile landed");
 }
+
+/// `keyward x402 proxy`: an agent that knows nothing of x402 changes its
+/// base URL to the proxy and gets the paid resource; a refused payment is
+/// the server's 402 with keyward's code; CONNECT is refused.
+#[test]
+fn the_local_proxy_pays_for_any_agent() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let w = world("per_tx_limit = 100000");
+    w.h.route("/weather", RouteSpec::new(&w.h, 2, 10_000, PAYEE));
+    let mut denied = RouteSpec::new(&w.h, 2, 10_000, DENIED);
+    denied.body = "never".into();
+    w.h.route("/denied", denied);
+    let mut proxy = Command::new(KEYWARD)
+        .arg("--socket")
+        .arg(&w.d.socket)
+        .arg("--pin")
+        .arg(&w.d.pin_file)
+        .args(["x402", "proxy", "--listen", "127.0.0.1:0", "--upstream", &w.h.resource_base()])
+        .args(["--key", "hot", "--rpc", &w.h.rpc_url(), "--max-requests", "3", "--cacert"])
+        .arg(&w.ca)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(proxy.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = serde_json::from_str::<Value>(&line).unwrap()["listening"].as_str().unwrap().to_string();
+    let ask = |head: &str| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let paid = ask("GET /weather HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(paid.starts_with("HTTP/1.1 200"), "{paid}");
+    assert!(paid.contains("X-Keyward-Outcome: paid"), "{paid}");
+    assert!(paid.ends_with("{\"paid\":true}"), "{paid}");
+    let refused = ask("GET /denied HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(refused.starts_with("HTTP/1.1 402"), "{refused}");
+    assert!(refused.contains("X-Keyward-Code: DENY_UNTRUSTED_FACILITATOR_OR_PAYEE"), "{refused}");
+    let tunnel = ask("CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n");
+    assert!(tunnel.starts_with("HTTP/1.1 405"), "{tunnel}");
+    assert!(proxy.wait().unwrap().success(), "the proxy stops after --max-requests");
+    assert_eq!(w.h.settlements().len(), 1, "one payment, for the one paid request");
+    assert_eq!(w.signed(), 1);
+}

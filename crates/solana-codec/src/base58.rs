@@ -15,15 +15,20 @@ const ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqr
 /// is at most 88 characters; nothing keyward decodes is longer.
 pub const MAX_DECODE_LEN: usize = 128;
 
-const fn digit(c: u8) -> Option<u8> {
+/// Digit value of each byte, 0xff for bytes outside the alphabet.
+const DIGITS: [u8; 256] = {
+    let mut t = [0xffu8; 256];
     let mut i = 0;
     while i < ALPHABET.len() {
-        if ALPHABET[i] == c {
-            return Some(i as u8);
-        }
+        t[ALPHABET[i] as usize] = i as u8;
         i += 1;
     }
-    None
+    t
+};
+
+fn digit(c: u8) -> Option<u8> {
+    let d = DIGITS[usize::from(c)];
+    (d != 0xff).then_some(d)
 }
 
 /// Encodes `bytes` as base58 (Bitcoin alphabet).

@@ -92,6 +92,13 @@ impl ExactTransfer {
     /// Caps on amount, compute units and price are policy, not codec, and
     /// are not checked here.
     pub fn validate(&self) -> Result<(), CodecError> {
+        let (src, dst) = (self.source_ata(), self.destination_ata());
+        self.validate_with(src, dst)
+    }
+
+    /// [`Self::validate`] with the two token accounts already derived (each
+    /// derivation costs point decompressions; derive once per operation).
+    fn validate_with(&self, src: Pubkey, dst: Pubkey) -> Result<(), CodecError> {
         if self.amount == 0 {
             return Err(invalid("amount is zero"));
         }
@@ -132,7 +139,6 @@ impl ExactTransfer {
         if self.payee == self.mint {
             return Err(invalid("payee is the mint"));
         }
-        let (src, dst) = (self.source_ata(), self.destination_ata());
         for k in [self.mint, src, dst] {
             if self.fee_payer == k {
                 return Err(invalid("fee payer is the mint or a token account of the transfer"));
@@ -174,8 +180,13 @@ impl ExactTransfer {
 
     /// Validates, then builds the v0 message bytes (with the `0x80` prefix).
     pub fn compile(&self) -> Result<Vec<u8>, CodecError> {
-        self.validate()?;
         let (src, dst) = (self.source_ata(), self.destination_ata());
+        self.validate_with(src, dst)?;
+        self.compile_with(src, dst)
+    }
+
+    /// [`Self::compile`] after validation, with the token accounts derived.
+    fn compile_with(&self, src: Pubkey, dst: Pubkey) -> Result<Vec<u8>, CodecError> {
         let keys = self.static_keys(src, dst);
         // All eight keys are distinct (validated) and present by construction.
         let idx = |k: Pubkey| keys.iter().position(|x| *x == k).map_or(0, |i| i as u8);
@@ -262,9 +273,9 @@ fn le_u64(b: &[u8]) -> u64 {
 /// | M7 | the two token accounts are the writable non-signers |
 /// | M8 | fits a two-signature transaction of 1232 bytes |
 pub fn check_exact(message: &[u8], expected: &ExactTransfer) -> Result<(), CheckError> {
-    expected.validate().map_err(expected_invalid)?;
-    let msg = decode_checked(message)?;
     let (src, dst) = (expected.source_ata(), expected.destination_ata());
+    expected.validate_with(src, dst).map_err(expected_invalid)?;
+    let msg = decode_checked(message)?;
 
     if !msg.lookups.is_empty() {
         return Err(mismatch("M3", "address table lookups present"));
@@ -341,7 +352,7 @@ pub fn check_exact(message: &[u8], expected: &ExactTransfer) -> Result<(), Check
 
     check_instructions(&msg, expected, src, dst)?;
 
-    let compiled = expected.compile().map_err(expected_invalid)?;
+    let compiled = expected.compile_with(src, dst).map_err(expected_invalid)?;
     if compiled != message {
         return Err(mismatch("EXACT_BYTES", "message differs from the canonical encoding"));
     }

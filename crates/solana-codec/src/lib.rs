@@ -62,6 +62,6 @@ mod transaction;
 pub use error::{CheckError, CodecError};
 pub use exact::{ExactTransfer, MAX_EXACT_MESSAGE_LEN, MAX_MEMO_LEN, check_exact, parse_exact};
 pub use message::{AddressTableLookup, CompiledInstruction, MessageV0, PACKET_DATA_SIZE};
-pub use pda::{associated_token_address, find_program_address, is_on_curve};
+pub use pda::{ATA_MEMO_ENTRIES, associated_token_address, find_program_address, is_on_curve};
 pub use pubkey::Pubkey;
 pub use transaction::{decode_transaction, wire_transaction};

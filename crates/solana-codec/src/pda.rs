@@ -54,7 +54,39 @@ pub fn find_program_address(seeds: &[&[u8]], program: &Pubkey) -> Option<(Pubkey
 ///
 /// Seeds are `[owner, token_program, mint]` under the Associated Token
 /// Account program, as in spl-associated-token-account.
+///
+/// Derivations are memoised (a pure function of public inputs, so a cached
+/// answer is the answer): each try costs a point decompression, and an
+/// agent pays the same few merchants with the same key over and over. The
+/// memo is bounded ([`ATA_MEMO_ENTRIES`]; it is emptied when full).
 pub fn associated_token_address(owner: &Pubkey, mint: &Pubkey, token_program: &Pubkey) -> Pubkey {
+    let mut k = [0u8; 96];
+    k[..32].copy_from_slice(&owner.0);
+    k[32..64].copy_from_slice(&mint.0);
+    k[64..].copy_from_slice(&token_program.0);
+    if let Some(hit) = memo().lock().unwrap_or_else(|p| p.into_inner()).get(&k) {
+        return *hit;
+    }
+    let ata = derive_ata(owner, mint, token_program);
+    let mut m = memo().lock().unwrap_or_else(|p| p.into_inner());
+    if m.len() >= ATA_MEMO_ENTRIES {
+        m.clear();
+    }
+    m.insert(k, ata);
+    ata
+}
+
+/// How many derivations [`associated_token_address`] remembers.
+pub const ATA_MEMO_ENTRIES: usize = 4096;
+
+type Memo = std::sync::Mutex<std::collections::HashMap<[u8; 96], Pubkey>>;
+
+fn memo() -> &'static Memo {
+    static MEMO: std::sync::OnceLock<Memo> = std::sync::OnceLock::new();
+    MEMO.get_or_init(Memo::default)
+}
+
+fn derive_ata(owner: &Pubkey, mint: &Pubkey, token_program: &Pubkey) -> Pubkey {
     match find_program_address(&[&owner.0, &token_program.0, &mint.0], &programs::ASSOCIATED_TOKEN) {
         Some((ata, _bump)) => ata,
         // Three 32-byte seeds are within the limits, so `None` would need all

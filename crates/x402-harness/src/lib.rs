@@ -74,7 +74,7 @@ pub struct RouteSpec {
     pub scheme: String,
     /// v1 "solana-devnet" / v2 "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1".
     pub network: String,
-    /// Atomic units.
+    /// Atomic units; 0 makes a free route (served without payment).
     pub amount: u64,
     /// Payee wallet (owner), base58.
     pub pay_to: String,
@@ -524,6 +524,10 @@ fn handle_resource(inner: &Inner, req: Request) -> Response {
     let Some(spec) = st.routes.get(&path).cloned() else {
         return Response::json(404, &json!({"error": "not found"}));
     };
+    // Amount 0: a free route (the unpaid baseline of the benchmarks).
+    if spec.amount == 0 {
+        return Response::new(200).with_header("Content-Type", "application/json").with_body(spec.body.into_bytes());
+    }
     let payment = req
         .header(payment_header_name(spec.version))
         .or_else(|| req.header(payment_header_name(if spec.version == 1 { 2 } else { 1 })))
