@@ -30,14 +30,15 @@ use ipc::frame::{MAX_FRAME, read_frame, write_frame};
 const KEYWARDD: &str = env!("CARGO_BIN_EXE_keywardd");
 
 /// A preview request whose JSON body is exactly 256 bytes: a valid intent
-/// for a chain the policy does not allow, so the signer parses, canonicalizes
-/// and decides it (a denial; previews write nothing) and the benchmark
-/// measures the transport, not the disk.
+/// with a granted `raw-ed25519` key for a chain the policy does not allow, so
+/// the signer parses, canonicalizes, checks the grant and the key's kind and
+/// decides it (a denial; previews write nothing) and the benchmark measures
+/// the transport, not the disk.
 fn request_256() -> Vec<u8> {
     let mut pad = String::new();
     loop {
         let intent = serde_json::json!({
-            "actor": "agent", "action": "sign", "key": "k", "chain_id": "bench:none", "amount_atomic": 0,
+            "actor": "agent", "action": "sign", "key": "hot", "chain_id": "bench:none", "amount_atomic": 0,
             "max_amount_atomic": 0, "rationale": pad, "idempotency_key": "b", "request_expiry": 4_000_000_000u64,
             "message_hex": "00"
         });
@@ -178,6 +179,10 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let scale = |n: usize| if full { n } else { 3 };
     let daemon = Daemon::start(Path::new(KEYWARDD), &Options::default());
+    match daemon.call(&Request::KeyCreate { name: "hot".into(), kind: "raw-ed25519".into() }) {
+        Ok(Response::Key { .. }) => {}
+        other => panic!("key create: {other:?}"),
+    }
     let pid = daemon.pid().unwrap();
     std::thread::sleep(Duration::from_millis(if full { 1000 } else { 10 }));
     let idle_rss = rss_kib(pid);

@@ -33,7 +33,7 @@ fn signature(r: Result<Response, CallError>) -> ([u8; 64], [u8; 32]) {
 #[test]
 fn proof_keys_sign_proofs_and_payloads_and_nothing_else() {
     let d = Daemon::start(std::path::Path::new(KEYWARDD), &Options::default());
-    for (name, kind) in [("pay", "ed25519"), ("validator", "proof-ed25519")] {
+    for (name, kind) in [("pay", "solana"), ("validator", "proof-ed25519")] {
         assert!(matches!(
             d.call(&Request::KeyCreate { name: name.into(), kind: kind.into() }),
             Ok(Response::Key { .. })

@@ -62,7 +62,7 @@ fn refused(d: &Daemon, code: &str) -> usize {
     d.events("intent_refused").iter().filter(|e| e["reason_code"] == code).count()
 }
 
-/// RT-019 and RT-020: a key signs only what its kind allows. A `solana`
+/// RT-020: a key signs only what its kind allows. A `solana`
 /// key never signs opaque bytes; a `raw-ed25519` key never pays; a key
 /// from before kinds existed signs nothing; and the refusal comes before
 /// any unseal, reserves nothing, and is audited.
@@ -153,7 +153,7 @@ fn keys_are_granted_to_peers_and_roles_do_not_spend() {
     assert_eq!(state, "Submitted");
 }
 
-/// RT-022: message substitution. The intent says one payment, the bytes
+/// RT-019: message substitution. The intent says one payment, the bytes
 /// say another: refused before anything is unsealed or reserved.
 #[test]
 fn bytes_that_differ_from_the_decided_payment_are_refused() {
@@ -184,7 +184,7 @@ fn message_of(tx: &str) -> Vec<u8> {
     solana_codec::decode_transaction(&wire).unwrap().1
 }
 
-/// RT-023 (fee-payer drain) and RT-024 (never-expiring transaction): the
+/// RT-022 (fee-payer drain) and RT-023 (never-expiring transaction): the
 /// signer refuses a fee payer it holds, and what it signs has no place for
 /// a durable nonce: exactly four instructions, no System program.
 #[test]
@@ -220,6 +220,15 @@ fn fee_payer_drain_and_durable_nonces_are_impossible() {
     assert_eq!(m.keys[0].to_base58(), TEST_FEE_PAYER, "the fee payer is only the fee payer");
     assert!(m.instructions.iter().all(|ix| !ix.accounts.contains(&0)), "the fee payer is in no instruction");
     assert_eq!(spent(&d), "10");
+    // A plain `transfer` (no x402 block) goes through the same builder.
+    let mut t = x402_intent("transfer-1", 7);
+    t["action"] = json!("transfer");
+    t.as_object_mut().unwrap().remove("x402");
+    let (state, _, _, tx) = submit(&d, t);
+    assert_eq!(state, "Submitted");
+    let payee = solana_codec::Pubkey::from_base58(TEST_PAYEE).unwrap();
+    let built = solana_codec::parse_exact(&message_of(&tx.unwrap()), &payee).unwrap();
+    assert_eq!(built.amount, 7);
 }
 
 /// A receipt is recorded only when it is the fee payer's signature over the

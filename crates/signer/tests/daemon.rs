@@ -29,6 +29,16 @@ fn daemon(options: Options) -> Daemon {
     Daemon::start(Path::new(KEYWARDD), &options)
 }
 
+/// A daemon holding key `hot` (the key the harness's sealed request names),
+/// so that a genuine request is decided, not refused at admission.
+fn daemon_with_key(options: Options) -> Daemon {
+    let d = daemon(options);
+    match d.call(&Request::KeyCreate { name: "hot".into(), kind: "solana".into() }) {
+        Ok(Response::Key { .. }) => d,
+        other => panic!("key create: {other:?}"),
+    }
+}
+
 fn keyward() -> std::path::PathBuf {
     Path::new(KEYWARDD).with_file_name("keyward")
 }
@@ -98,7 +108,7 @@ fn peers_are_identified_by_the_kernel_before_any_handshake_rt004() {
 
 #[test]
 fn every_tampered_byte_of_a_record_is_refused_and_nothing_is_processed_rt005() {
-    let d = daemon(Options::default());
+    let d = daemon_with_key(Options::default());
     let (_s, mut probe) = d.raw_session().unwrap();
     let len = sealed_submit(&mut probe, 0).len();
     let mut seen = std::collections::BTreeMap::new();
@@ -122,6 +132,7 @@ fn every_tampered_byte_of_a_record_is_refused_and_nothing_is_processed_rt005() {
     write_frame(&mut s, &record[..HEADER_LEN + 8]).unwrap();
     assert_eq!(answer(&mut s), Err("IPC_TRUNCATED".to_string()));
     assert!(d.events("intent_decided").is_empty(), "a tampered request was processed");
+    assert!(d.events("intent_refused").is_empty(), "a tampered request was processed");
     assert_eq!(d.events("record_rejected").len(), len + 1);
     // Positive control: the same request untampered is decided, once.
     let (mut s, mut channel) = d.raw_session().unwrap();
@@ -134,7 +145,7 @@ fn every_tampered_byte_of_a_record_is_refused_and_nothing_is_processed_rt005() {
 
 #[test]
 fn replayed_and_reordered_records_are_refused_rt006() {
-    let d = daemon(Options::default());
+    let d = daemon_with_key(Options::default());
     // Exact replay of a record the signer already accepted.
     let (mut s, mut channel) = d.raw_session().unwrap();
     let first = sealed_submit(&mut channel, 1);
@@ -294,7 +305,9 @@ fn sixty_four_concurrent_clients_and_the_connection_bound() {
     assert_eq!(d.events("session_opened").len(), 64);
     // The bound: 70 idle connections are held; the 71st is refused at once.
     let held: Vec<_> = (0..70).map(|_| UnixStream::connect(&socket).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Time for the accept loop to admit all 70 (generous: other tests of
+    // this binary run thousands of sessions in parallel).
+    std::thread::sleep(Duration::from_millis(1500));
     let mut extra = UnixStream::connect(&socket).unwrap();
     assert_eq!(answer(&mut extra), Err("IPC_BUSY".to_string()));
     drop(held);

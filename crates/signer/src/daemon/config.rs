@@ -315,6 +315,17 @@ mod tests {
         assert!(Config::parse(no_peers).is_err());
     }
 
+    /// The shipped examples are what the code accepts.
+    #[test]
+    fn the_deploy_examples_parse() {
+        let c = Config::parse(include_str!("../../../../deploy/keywardd.toml")).unwrap();
+        assert!(c.granted(1001, 0, "agent-hot", "x402_payment"));
+        assert!(!c.granted(1001, 0, "agent-hot", "sign"));
+        let p = policy::Policy::from_toml(include_str!("../../../../deploy/policy.toml")).unwrap();
+        assert!(p.warnings.is_empty());
+        assert!(p.registry.network("solana").is_some());
+    }
+
     #[test]
     fn grants_bind_peers_to_keys_and_actions() {
         let text = format!(

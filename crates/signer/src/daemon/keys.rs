@@ -162,22 +162,31 @@ impl Keys {
     }
 
     /// Reads every key's public key into the directory (at start-up): one
-    /// unseal per key, before any request is served.
-    pub fn load_directory(&self) -> Result<usize, SignError> {
+    /// unseal per key, before any request is served. An entry that cannot
+    /// be read as an Ed25519 key (a migrated secret of another kind under a
+    /// key name, a damaged blob) stays out of the directory, so nothing can
+    /// sign with it; its name and the reason are returned for the audit log.
+    pub fn load_directory(&self) -> Result<(usize, Vec<(String, String)>), SignError> {
         let names = self.vault().list().map_err(|e| vault_error(&e))?;
         let mut found = Vec::new();
+        let mut unusable = Vec::new();
         for entry in names {
             let kinds = [Purpose::Solana, Purpose::Raw, Purpose::Proof, Purpose::Legacy];
             let Some(p) = kinds.into_iter().find(|p| entry.starts_with(p.prefix())) else { continue };
-            let c = self.unseal(&entry)?;
-            let (public, since) = (c.public, c.since);
-            drop(c);
-            self.wiped(since);
-            found.push((entry, (p, public)));
+            match self.unseal(&entry) {
+                Ok(c) => {
+                    let (public, since) = (c.public, c.since);
+                    drop(c);
+                    self.wiped(since);
+                    found.push((entry, (p, public)));
+                }
+                Err(e) if e.code == ReasonCode::DenyTpmUnavailable => return Err(e),
+                Err(e) => unusable.push((entry, e.detail)),
+            }
         }
         let n = found.len();
         self.directory().extend(found);
-        Ok(n)
+        Ok((n, unusable))
     }
 
     /// The kind and public key of intent key `name`, if it exists.

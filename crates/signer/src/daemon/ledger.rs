@@ -357,7 +357,8 @@ mod tests {
         CanonicalIntent::from_json(&json!({
             "actor": "agent", "action": "transfer", "key": "k", "chain_id": "c", "asset_id": "usdc",
             "amount_atomic": amount, "max_amount_atomic": amount, "payee": "P", "rationale": "r",
-            "idempotency_key": key, "request_expiry": 10_000, "message_hex": "00"
+            "idempotency_key": key, "request_expiry": 10_000, "message_hex": "00",
+            "solana": {"fee_payer": "F", "recent_blockhash": "B", "last_valid_block_height": 1}
         }))
         .unwrap()
     }

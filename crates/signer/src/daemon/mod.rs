@@ -191,7 +191,12 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
     };
     let keys = keys::Keys::new(vault, std::time::Duration::from_millis(config.signing.unseal_window_ms));
     match keys.load_directory() {
-        Ok(n) => audit.record("keys_loaded", json!({"keys": n})),
+        Ok((n, unusable)) => {
+            for (entry, why) in unusable {
+                audit.record("key_unusable", json!({"entry": entry, "detail": why}));
+            }
+            audit.record("keys_loaded", json!({"keys": n}));
+        }
         Err(e) => return die(e.code.as_str(), e.detail),
     }
     if let Err(e) = identity.write_pin(&config.daemon.pin_file) {
