@@ -9,12 +9,11 @@
 //! refused with its code, nothing is signed and nothing is reserved.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use daemon_harness::{Daemon, Options, TEST_POLICY};
-use ipc::api::{Request, Response};
 use serde_json::Value;
-use x402_harness::{Harness, Hostile, RouteSpec};
+use x402_harness::world::{PAYEE, World, code};
+use x402_harness::{Hostile, RouteSpec};
 
 const KEYWARD: &str = env!("CARGO_BIN_EXE_keyward");
 
@@ -22,77 +21,19 @@ fn keywardd() -> PathBuf {
     Path::new(KEYWARD).with_file_name("keywardd")
 }
 
-/// A payee that is not one of our keys.
-const PAYEE: &str = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM";
 /// A payee the policy refuses outright.
 const DENIED: &str = "3h1zGmCwsRJnVk5BuRNMLsPaQu1y2aqXqXDWYCgrp5UG";
 
-struct World {
-    h: Harness,
-    d: Daemon,
-    ca: PathBuf,
-    ours: String,
-}
-
-fn world(user_limit: &str) -> World {
-    let h = Harness::start(true);
-    let origin = h.resource_base();
-    let policy = TEST_POLICY
-        .replace("profile = \"strict\"", "profile = \"compat\"")
-        .replace("EwWqGE4ZFKLofuestmU4LDdK7XM1N4ALgdZccwYugwGd", &h.facilitator_pubkey())
-        .replace(
-            "trusted_authorities = [\"https://facilitator.example\"]",
-            &format!("trusted_authorities = [\"{origin}\"]\ndenied_payees = [\"{DENIED}\"]"),
-        )
-        .replace("per_tx_limit = 100000", user_limit);
-    let d = Daemon::start(&keywardd(), &Options { policy, ..Options::default() });
-    let public = match d.call(&Request::KeyCreate { name: "hot".into(), kind: "solana".into() }) {
-        Ok(Response::Key { public_key, .. }) => public_key,
-        other => panic!("{other:?}"),
-    };
-    let ours = solana_codec::Pubkey::new(policy::unhex(&public).unwrap().try_into().unwrap()).to_base58();
-    h.fund(&ours, 10_000_000);
-    h.create_ata(PAYEE);
-    let ca = d.dir.path().join("ca.pem");
-    std::fs::write(&ca, h.ca_pem().expect("TLS harness")).unwrap();
-    World { h, d, ca, ours }
-}
-
-impl World {
-    fn fetch(&self, path: &str, extra: &[&str]) -> (Output, Value) {
-        let out = Command::new(KEYWARD)
-            .arg("--socket")
-            .arg(&self.d.socket)
-            .arg("--pin")
-            .arg(&self.d.pin_file)
-            .args(["--json", "x402", "fetch"])
-            .arg(format!("{}{path}", self.h.resource_base()))
-            .args(["--key", "hot", "--rpc", &self.h.rpc_url(), "--cacert"])
-            .arg(&self.ca)
-            .args(extra)
-            .output()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-            panic!("not JSON: {} / {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-        });
-        (out, v)
-    }
-
-    fn signed(&self) -> usize {
-        self.d.events("signed").len()
-    }
-
-    fn spent(&self) -> String {
-        match self.d.call(&Request::DaemonStatus) {
-            Ok(Response::Daemon { status }) => status["spent_today"]["usdc"]["all"].as_str().unwrap().to_string(),
-            other => panic!("{other:?}"),
-        }
-    }
+fn world() -> World {
+    World::start(&keywardd(), Path::new(KEYWARD), |p| {
+        p.replace("trusted_authorities = [", &format!("denied_payees = [\"{DENIED}\"]\ntrusted_authorities = ["))
+    })
+    .unwrap()
 }
 
 #[test]
 fn a_402_is_paid_on_a_real_solana_vm_and_the_receipt_is_verified() {
-    let w = world("per_tx_limit = 100000");
+    let w = world();
     for (path, version, amount) in [("/weather", 2u8, 10_000u64), ("/quote", 1, 5_000)] {
         let mut spec = RouteSpec::new(&w.h, version, amount, PAYEE);
         spec.body = format!("{{\"paid\":\"{path}\"}}");
@@ -101,8 +42,8 @@ fn a_402_is_paid_on_a_real_solana_vm_and_the_receipt_is_verified() {
     let fee_payer = w.h.facilitator_pubkey();
     let (ours0, payee0, fees0) = (w.h.token_balance(&w.ours), w.h.token_balance(PAYEE), w.h.lamports(&fee_payer));
 
-    let (out, v) = w.fetch("/weather", &[]);
-    assert_eq!(out.status.code(), Some(0), "{v}");
+    let (status, v) = w.fetch("/weather", &[]);
+    assert_eq!(status, 0, "{v}");
     assert_eq!(v["outcome"], "paid", "{v}");
     assert_eq!(v["body"], "{\"paid\":\"/weather\"}");
     assert_eq!(v["payment"]["receipt_verified"], true, "{v}");
@@ -117,21 +58,21 @@ fn a_402_is_paid_on_a_real_solana_vm_and_the_receipt_is_verified() {
     assert!(w.d.events("settled").iter().any(|e| e["receipt_verified"] == true));
 
     // v1 (X-PAYMENT) too.
-    let (out, v) = w.fetch("/quote", &[]);
-    assert_eq!((out.status.code(), v["outcome"].as_str()), (Some(0), Some("paid")), "{v}");
+    let (status, v) = w.fetch("/quote", &[]);
+    assert_eq!((status, v["outcome"].as_str()), (0, Some("paid")), "{v}");
     assert_eq!(w.h.token_balance(PAYEE), payee0 + 15_000);
     assert!(w.h.last_request_headers("/quote").iter().any(|(k, _)| k.eq_ignore_ascii_case("x-payment")));
     assert_eq!(w.signed(), 2);
 
     // A dry run pays nothing and signs nothing.
-    let (out, v) = w.fetch("/weather", &["--dry-run"]);
-    assert_eq!((out.status.code(), v["outcome"].as_str()), (Some(3), Some("dry_run")), "{v}");
+    let (status, v) = w.fetch("/weather", &["--dry-run"]);
+    assert_eq!((status, v["outcome"].as_str()), (3, Some("dry_run")), "{v}");
     assert_eq!(w.signed(), 2);
     assert_eq!(w.h.settlements().len(), 2);
 
     // Re-running with the same idempotency key never pays twice.
-    let (out, _) = w.fetch("/weather", &["--idempotency-key", "job-7"]);
-    assert_eq!(out.status.code(), Some(0));
+    let (status, _) = w.fetch("/weather", &["--idempotency-key", "job-7"]);
+    assert_eq!(status, 0);
     let balance = w.h.token_balance(&w.ours);
     let (_, v) = w.fetch("/weather", &["--idempotency-key", "job-7"]);
     assert_ne!(v["outcome"], "error", "{v}");
@@ -141,7 +82,7 @@ fn a_402_is_paid_on_a_real_solana_vm_and_the_receipt_is_verified() {
 
 #[test]
 fn hostile_servers_are_refused_and_nothing_is_signed_or_reserved() {
-    let w = world("per_tx_limit = 100000");
+    let w = world();
     let ours = w.ours.clone();
     type Edit = Box<dyn Fn(&mut RouteSpec)>;
     let cases: Vec<(&str, Edit, i32, &str)> = vec![
@@ -158,14 +99,13 @@ fn hostile_servers_are_refused_and_nothing_is_signed_or_reserved() {
         ("/inconsistent", Box::new(|s| s.hostile = Hostile::InconsistentV2), 2, "X402_CHALLENGE_INCONSISTENT"),
         ("/not-exact", Box::new(|s| s.scheme = "upto".into()), 2, "X402_SCHEME_UNSUPPORTED"),
     ];
-    for (path, edit, exit, code) in &cases {
+    for (path, edit, exit, expect) in &cases {
         let mut spec = RouteSpec::new(&w.h, 2, 10_000, PAYEE);
         edit(&mut spec);
         w.h.route(path, spec);
-        let (out, v) = w.fetch(path, &[]);
-        assert_eq!(out.status.code(), Some(*exit), "{path}: {v}");
-        let got = v["code"].as_str().or(v["skipped"][0]["code"].as_str()).unwrap_or_default().to_string();
-        assert_eq!(got, *code, "{path}: {v}");
+        let (status, v) = w.fetch(path, &[]);
+        assert_eq!(status, *exit, "{path}: {v}");
+        assert_eq!(code(&v), *expect, "{path}: {v}");
         assert_eq!(w.signed(), 0, "{path}: nothing signed");
         assert_eq!(w.spent(), "0", "{path}: nothing reserved");
         assert!(w.h.settlements().is_empty());
@@ -175,15 +115,15 @@ fn hostile_servers_are_refused_and_nothing_is_signed_or_reserved() {
     w.h.route("/wrong-network", RouteSpec::new(&w.h, 2, 10_000, PAYEE));
     let devnet = w.h.genesis_hash();
     w.h.set_genesis_hash("5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d");
-    let (out, v) = w.fetch("/wrong-network", &[]);
-    assert_eq!(out.status.code(), Some(2), "{v}");
+    let (status, v) = w.fetch("/wrong-network", &[]);
+    assert_eq!(status, 2, "{v}");
     assert_eq!(v["skipped"][0]["code"], "X402_NETWORK_MISMATCH", "{v}");
     w.h.set_genesis_hash(&devnet);
     assert_eq!(w.signed(), 0);
 
     // The price changes between the challenge and the retry: paid once,
     // never again; a 402 loop likewise.
-    for (path, hostile, code) in [
+    for (path, hostile, expect) in [
         ("/bait", Hostile::AmountChangesOnRetry(90_000), "X402_CHALLENGE_CHANGED"),
         ("/loop", Hostile::AlwaysPaymentRequired, "X402_PAYMENT_NOT_ACCEPTED"),
     ] {
@@ -191,9 +131,9 @@ fn hostile_servers_are_refused_and_nothing_is_signed_or_reserved() {
         let mut spec = RouteSpec::new(&w.h, 2, 10_000, PAYEE);
         spec.hostile = hostile;
         w.h.route(path, spec);
-        let (out, v) = w.fetch(path, &[]);
-        assert_eq!(out.status.code(), Some(3), "{path}: {v}");
-        assert_eq!(v["code"], code, "{path}: {v}");
+        let (status, v) = w.fetch(path, &[]);
+        assert_eq!(status, 3, "{path}: {v}");
+        assert_eq!(code(&v), expect, "{path}: {v}");
         assert_eq!(w.signed(), before + 1, "{path}: exactly one signature");
         assert_eq!(w.h.hits(path), 2, "{path}: one challenge, one paid retry, no third request");
     }
@@ -206,7 +146,7 @@ fn hostile_servers_are_refused_and_nothing_is_signed_or_reserved() {
 #[test]
 fn the_local_proxy_pays_for_any_agent() {
     use std::io::{BufRead, BufReader, Read, Write};
-    let w = world("per_tx_limit = 100000");
+    let w = world();
     w.h.route("/weather", RouteSpec::new(&w.h, 2, 10_000, PAYEE));
     let mut denied = RouteSpec::new(&w.h, 2, 10_000, DENIED);
     denied.body = "never".into();

@@ -14,6 +14,7 @@
 mod facilitator;
 mod http;
 mod rpc;
+pub mod world;
 
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;

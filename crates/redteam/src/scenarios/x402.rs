@@ -13,19 +13,14 @@
 //! made and refused as docs/x402.md says, and nothing that should not have
 //! been signed was.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use daemon_harness::{DEFAULT_GRANTS, Daemon, Options, TEST_FEE_PAYER, TEST_POLICY, sign_intent, x402_intent};
+use daemon_harness::{DEFAULT_GRANTS, Daemon, Options, TEST_POLICY, sign_intent, x402_intent};
 use ipc::api::{Request, Response};
 use serde_json::{Value, json};
-use x402_harness::{Harness, Hostile, RouteSpec};
+use x402_harness::Hostile;
+use x402_harness::world::{World, code};
 
 use super::beside_me;
 use crate::ledger::{Probe, Scenario};
-
-/// A payee that is none of our keys.
-const PAYEE: &str = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM";
 
 fn compat(policy: &str) -> String {
     policy.replace("profile = \"strict\"", "profile = \"compat\"")
@@ -65,16 +60,6 @@ fn spent(d: &Daemon) -> String {
     match d.call(&Request::DaemonStatus) {
         Ok(Response::Daemon { status }) => status["spent_today"]["usdc"]["all"].as_str().unwrap_or("?").to_string(),
         other => format!("{other:?}"),
-    }
-}
-
-fn public_key(d: &Daemon, name: &str) -> Option<String> {
-    match d.call(&Request::KeyList) {
-        Ok(Response::Keys { keys, .. }) => keys.into_iter().find(|k| k.name == name).map(|k| {
-            let raw: [u8; 32] = policy::unhex(&k.public_key).and_then(|v| v.try_into().ok()).unwrap_or([0; 32]);
-            solana_codec::Pubkey::new(raw).to_base58()
-        }),
-        _ => None,
     }
 }
 
@@ -218,65 +203,10 @@ fn never_expiring(probe: &mut Probe) -> String {
 // ---------------------------------------------------------------------------
 // Hostile servers, through `keyward x402 fetch`.
 
-struct World {
-    h: Harness,
-    d: Daemon,
-    ca: PathBuf,
-    keyward: PathBuf,
-    ours: String,
-}
-
 fn world(edit_policy: impl FnOnce(String) -> String) -> Result<World, String> {
     let keywardd = beside_me("keywardd").ok_or("keywardd is not built beside the runner")?;
     let keyward = beside_me("keyward").ok_or("keyward is not built beside the runner")?;
-    let h = Harness::start(true);
-    let policy = edit_policy(compat(TEST_POLICY))
-        .replace(TEST_FEE_PAYER, &h.facilitator_pubkey())
-        .replace("https://facilitator.example", &h.resource_base());
-    let d = Daemon::try_start(&keywardd, &Options { policy, ..Options::default() })
-        .map_err(|e| format!("cannot start keywardd: {e}"))?;
-    match d.call(&Request::KeyCreate { name: "hot".into(), kind: "solana".into() }) {
-        Ok(Response::Key { .. }) => {}
-        other => return Err(format!("cannot create the key: {other:?}")),
-    }
-    let ours = public_key(&d, "hot").ok_or("no public key")?;
-    h.fund(&ours, 10_000_000);
-    h.create_ata(PAYEE);
-    let ca = d.dir.path().join("ca.pem");
-    std::fs::write(&ca, h.ca_pem().unwrap_or_default()).map_err(|e| e.to_string())?;
-    Ok(World { h, d, ca, keyward, ours })
-}
-
-impl World {
-    /// Runs `keyward x402 fetch` on `path`: (exit status, JSON summary).
-    fn fetch(&self, path: &str, extra: &[&str]) -> (i32, Value) {
-        let out = Command::new(&self.keyward)
-            .arg("--socket")
-            .arg(&self.d.socket)
-            .arg("--pin")
-            .arg(&self.d.pin_file)
-            .args(["--json", "x402", "fetch"])
-            .arg(format!("{}{path}", self.h.resource_base()))
-            .args(["--key", "hot", "--rpc", &self.h.rpc_url(), "--cacert"])
-            .arg(&self.ca)
-            .args(extra)
-            .output();
-        match out {
-            Ok(o) => (o.status.code().unwrap_or(-1), serde_json::from_slice(&o.stdout).unwrap_or(Value::Null)),
-            Err(e) => (-1, json!({"spawn": e.to_string()})),
-        }
-    }
-
-    fn route(&self, path: &str, version: u8, amount: u64, edit: impl FnOnce(&mut RouteSpec)) {
-        let mut spec = RouteSpec::new(&self.h, version, amount, PAYEE);
-        edit(&mut spec);
-        self.h.route(path, spec);
-    }
-}
-
-/// The code a refused fetch reports (its own, or the first skipped option's).
-fn code(v: &Value) -> String {
-    v["code"].as_str().or(v["skipped"][0]["code"].as_str()).unwrap_or_default().to_string()
+    World::start(&keywardd, &keyward, edit_policy)
 }
 
 fn untrusted_facilitator(probe: &mut Probe) -> String {
@@ -304,7 +234,7 @@ fn untrusted_facilitator(probe: &mut Probe) -> String {
         status == 2 && code(&v) == "DENY_FEE_PAYER_NOT_ALLOWED",
         v.to_string(),
     );
-    probe.check("nothing was signed", signed(&w.d) == 0 && signed(&w2.d) == 0, "");
+    probe.check("nothing was signed", w.signed() == 0 && w2.signed() == 0, "");
     probe.check("nothing landed", w.h.settlements().is_empty() && w2.h.settlements().is_empty(), "");
     "untrusted origin and untrusted fee payer refused through the x402 path".into()
 }
@@ -333,7 +263,7 @@ fn unapproved_scheme(probe: &mut Probe) -> String {
         status == 2 && code(&v) == "X402_SCHEME_UNSUPPORTED",
         v.to_string(),
     );
-    probe.check("nothing was signed", signed(&w.d) == 0, "");
+    probe.check("nothing was signed", w.signed() == 0, "");
     "non-allowlisted schemes refused through the x402 path".into()
 }
 
@@ -361,7 +291,7 @@ fn mutation_after_approval(probe: &mut Probe) -> String {
         matches!(&approved, Ok(Response::Decision { state, .. }) if state == "Submitted"),
         format!("{approved:?}"),
     );
-    let before = signed(&w.d);
+    let before = w.signed();
     // The server now asks more for the same request; the agent retries
     // under the approved idempotency key.
     w.route("/report", 2, 900_000, |_| {});
@@ -377,7 +307,7 @@ fn mutation_after_approval(probe: &mut Probe) -> String {
         status == 3 && code(&v) == "X402_APPROVAL_PENDING",
         v.to_string(),
     );
-    probe.check("nothing more was signed", signed(&w.d) == before, format!("{}", signed(&w.d)));
+    probe.check("nothing more was signed", w.signed() == before, format!("{}", w.signed()));
     "amount mutation after approval refused (DENY_REPLAY) or re-prompted, through the x402 path".into()
 }
 
@@ -394,7 +324,7 @@ fn fee_payer_drain(probe: &mut Probe) -> String {
         status == 2 && code(&v) == "DENY_FEE_PAYER_NOT_ALLOWED",
         v.to_string(),
     );
-    probe.check("nothing was signed", signed(&w.d) == 0, "");
+    probe.check("nothing was signed", w.signed() == 0, "");
     // Control: an honest payment; the landed transaction's fee payer is in
     // no instruction's accounts.
     w.route("/honest", 2, 10_000, |_| {});
@@ -419,24 +349,24 @@ fn second_payment(probe: &mut Probe) -> String {
         ("/bait", Hostile::AmountChangesOnRetry(90_000), "X402_CHALLENGE_CHANGED"),
         ("/loop", Hostile::AlwaysPaymentRequired, "X402_PAYMENT_NOT_ACCEPTED"),
     ] {
-        let before = signed(&w.d);
+        let before = w.signed();
         w.route(path, 2, 10_000, |s| s.hostile = hostile);
         let (status, v) = w.fetch(path, &[]);
         probe.check(&format!("{path}: the second 402 is not paid"), status == 3 && code(&v) == expect, v.to_string());
-        probe.check(&format!("{path}: exactly one signature"), signed(&w.d) == before + 1, "");
+        probe.check(&format!("{path}: exactly one signature"), w.signed() == before + 1, "");
         probe.check(&format!("{path}: one challenge and one paid retry, no third request"), w.h.hits(path) == 2, "");
         summary.push(expect);
     }
     probe.check("nothing hostile landed", w.h.settlements().is_empty(), "");
     // The same idempotency key twice: one signature.
     w.route("/once", 2, 10_000, |_| {});
-    let before = signed(&w.d);
+    let before = w.signed();
     let (a, _) = w.fetch("/once", &["--idempotency-key", "rt024"]);
     let (b, _) = w.fetch("/once", &["--idempotency-key", "rt024"]);
     probe.check(
         "re-running one logical payment signs once",
-        a == 0 && b != 1 && signed(&w.d) == before + 1,
-        format!("{a} {b} {}", signed(&w.d) - before),
+        a == 0 && b != 1 && w.signed() == before + 1,
+        format!("{a} {b} {}", w.signed() - before),
     );
     format!("paid at most once per request ({})", summary.join(", "))
 }
