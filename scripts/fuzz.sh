@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Bounded fuzzing of the IPC frame parser and handshake messages (libFuzzer
+# Bounded fuzzing of the IPC frame parser and handshake messages, the x402
+# challenge/receipt parsers and the Solana message decoders (libFuzzer
 # through cargo-fuzz). Each target runs for FUZZ_SECONDS (default 30) and a
 # crash fails the script; the crashing input is left in fuzz/artifacts/.
 #
@@ -20,7 +21,7 @@ fi
 cd fuzz
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for target in frame handshake; do
+for target in frame handshake x402_challenge solana_message; do
     echo "== fuzz $target for ${seconds}s"
     if ! run run -O "$target" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
         tail -60 "$log"
