@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use clap::{Args, Subcommand};
 use ipc::api::{Request, Response};
+use policy::intent::origin;
+use policy::redact::display_safe;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use solana_codec::Pubkey;
@@ -277,16 +279,9 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// `scheme://host[:port]` of an http(s) URL, lower-cased.
-fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        return None;
-    }
-    let host = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
-    (!host.is_empty() && !host.contains('@')).then(|| format!("{scheme}://{host}"))
-}
+/// What the RPC endpoint said of a network: (recent blockhash, last valid
+/// block height), or the code of the refusal (e.g. a genesis mismatch).
+type ChainFacts = Result<(String, u64), String>;
 
 /// What a payment attempt came to.
 #[derive(Debug)]
@@ -435,6 +430,7 @@ impl Payer<'_> {
         let mut skipped: Vec<(usize, String)> = skipped_codes.into_iter().map(|(i, c)| (i, c.to_string())).collect();
         let mut chosen: Option<(usize, &Requirement, Plan, Response)> = None;
         let mut first_denied: Option<(&Requirement, Plan)> = None;
+        let mut facts_by_network: Vec<(String, ChainFacts)> = Vec::new();
         for r in candidates {
             let index = challenge.accepts.iter().position(|a| std::ptr::eq(a, r)).unwrap_or(0);
             let Some(caip2) = r.caip2.clone() else {
@@ -449,13 +445,26 @@ impl Payer<'_> {
                 skipped.push((index, "X402_OVER_MAX_AMOUNT".into()));
                 continue;
             }
-            let (blockhash, last_valid_block_height) = match self.chain_facts(&caip2) {
+            // One genesis check and one blockhash per network, however many
+            // options name it.
+            let facts = match facts_by_network.iter().find(|(n, _)| *n == caip2) {
+                Some((_, f)) => f.clone(),
+                None => {
+                    let f = match self.chain_facts(&caip2) {
+                        Ok(f) => Ok(f),
+                        Err(f) if f.exit == exit::REFUSED => Err(f.code),
+                        Err(f) => return Err(f),
+                    };
+                    facts_by_network.push((caip2.clone(), f.clone()));
+                    f
+                }
+            };
+            let (blockhash, last_valid_block_height) = match facts {
                 Ok(f) => f,
-                Err(f) if f.exit == exit::REFUSED => {
-                    skipped.push((index, f.code));
+                Err(code) => {
+                    skipped.push((index, code));
                     continue;
                 }
-                Err(f) => return Err(f),
             };
             let plan = Plan { index, caip2, blockhash, last_valid_block_height };
             let intent = self.intent(&challenge, r, &plan, &req.url, idempotency_key);
@@ -781,15 +790,15 @@ fn human(f: &Fetched) -> String {
         s += &format!(
             ": {} atomic units of {} to {} on {} (fee payer {}); decision {} ({})",
             p.requirement.amount,
-            x402::display_safe(&p.requirement.asset, 64),
-            x402::display_safe(&p.requirement.pay_to, 64),
+            display_safe(&p.requirement.asset, 64),
+            display_safe(&p.requirement.pay_to, 64),
             p.network,
-            x402::display_safe(p.requirement.fee_payer.as_deref().unwrap_or("-"), 64),
+            display_safe(p.requirement.fee_payer.as_deref().unwrap_or("-"), 64),
             p.decision,
             p.reason_code
         );
         if let Some(t) = &p.transaction_sig {
-            s += &format!("; transaction {} (receipt verified: {})", x402::display_safe(t, 100), p.receipt_verified);
+            s += &format!("; transaction {} (receipt verified: {})", display_safe(t, 100), p.receipt_verified);
         }
     }
     if let Some(c) = &f.code {

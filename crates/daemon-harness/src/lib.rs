@@ -252,6 +252,17 @@ impl Daemon {
         out
     }
 
+    /// Today's reserved or spent total in `asset` (atomic units, all
+    /// lanes) as `status` reports it, or what went wrong, in words.
+    pub fn spent_today(&self, asset: &str) -> String {
+        match self.call(&Request::DaemonStatus) {
+            Ok(Response::Daemon { status }) => status["spent_today"][asset]["all"]
+                .as_str()
+                .map_or_else(|| format!("no {asset} in {status}"), str::to_owned),
+            other => format!("{other:?}"),
+        }
+    }
+
     pub fn ping_ok(&self) -> bool {
         self.client().is_ok_and(|mut c| matches!(c.call(&Request::Ping), Ok(Response::Pong { .. })))
     }

@@ -226,6 +226,20 @@ fn resource_url(s: &str) -> Result<String, IntentError> {
     Ok(s.to_string())
 }
 
+/// The origin (`scheme://host[:port]`, lower-cased) of an `http://` or
+/// `https://` URL; `None` for another scheme, no host, or user info in the
+/// authority (`https://trusted.example@evil.example` names `evil.example`,
+/// and a person reading it would not think so).
+pub fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    (!host.is_empty() && !host.contains('@')).then(|| format!("{scheme}://{host}"))
+}
+
 /// A payment authority: an `https://` URL; the scheme and host are
 /// lower-cased and one trailing slash dropped, so that the trust check
 /// compares like with like.
@@ -568,6 +582,15 @@ mod tests {
         j["max_amount_atomic"] = json!(0);
         j.as_object_mut().unwrap().remove("x402");
         assert_eq!(CanonicalIntent::from_json(&j).unwrap_err().field, "solana", "a plain signature has no transaction");
+    }
+
+    #[test]
+    fn origins_are_scheme_and_host_only() {
+        assert_eq!(origin("HTTPS://Api.Example:8443/x?q=1#f").as_deref(), Some("https://api.example:8443"));
+        assert_eq!(origin("http://127.0.0.1:9/").as_deref(), Some("http://127.0.0.1:9"));
+        for bad in ["ftp://x/", "https://", "https://trusted.example@evil.example/", "no-scheme"] {
+            assert_eq!(origin(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -46,20 +46,40 @@ fn looks_secret(token: &str) -> bool {
 }
 
 /// Whether `c` must not reach a person's terminal as it is: C0 and C1
-/// controls, DEL, bidirectional overrides and isolates, and zero-width
-/// characters (which can hide or reorder what an approver reads).
+/// controls (U+0000..U+001F, U+007F..U+009F), the bidi controls U+061C,
+/// U+200E, U+200F, U+202A..U+202E, U+2066..U+2069, the zero-width
+/// characters U+200B..U+200D, U+2060, U+FEFF, and the line and paragraph
+/// separators U+2028, U+2029. They could run terminal escapes, reorder
+/// (`9.00` read as `00.9`) or hide what an approver reads.
 pub fn is_display_hostile(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{061c}' | '\u{feff}')
+    matches!(
+        c,
+        '\u{0}'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{61c}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+    )
 }
 
 /// Text a caller or a server wrote, made safe to show to a person: hostile
-/// characters removed, at most `max_chars` characters (an ellipsis marks a
-/// cut).
+/// characters removed, and never longer than `max_chars` characters (when
+/// more remain, the first `max_chars - 1` and an ellipsis `…`).
 pub fn display_safe(text: &str, max_chars: usize) -> String {
-    let mut out: String = text.chars().filter(|c| !is_display_hostile(*c)).take(max_chars).collect();
-    if text.chars().filter(|c| !is_display_hostile(*c)).count() > max_chars {
-        out.push('…');
+    let mut kept = text.chars().filter(|&c| !is_display_hostile(c));
+    let mut out = String::new();
+    for n in 0..max_chars {
+        let Some(c) = kept.next() else {
+            return out;
+        };
+        if n + 1 == max_chars && kept.clone().next().is_some() {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
     }
     out
 }
@@ -125,7 +145,28 @@ mod tests {
     fn display_safe_strips_what_could_disguise_a_prompt() {
         let hostile = "pay\u{202e}eeyap\u{200b} \u{1b}[2Jok\u{7f}\u{2066}x\u{feff}";
         assert_eq!(display_safe(hostile, 100), "payeeyap [2Jokx");
-        assert_eq!(display_safe("abcdef", 3), "abc…");
         assert_eq!(display_safe("Zürich", 10), "Zürich");
+        assert_eq!(display_safe("pay \u{202E}00.9\u{202C} USDC", 100), "pay 00.9 USDC");
+        assert_eq!(display_safe("in\u{200B}visible", 100), "invisible");
+        assert_eq!(display_safe("\x1b[2Jcleared", 100), "[2Jcleared");
+        assert_eq!(display_safe("del\u{7f}eted", 100), "deleted");
+        assert_eq!(display_safe("a\nb\tc\r\0d\u{85}e\u{9b}f", 100), "abcdef");
+        let all = "\u{200E}\u{200F}\u{202A}\u{202B}\u{202C}\u{202D}\u{202E}\u{2066}\u{2067}\u{2068}\u{2069}\u{061C}\
+                   \u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}\u{2028}\u{2029}";
+        assert_eq!(display_safe(all, 100), "");
+        assert_eq!(display_safe("Café 東京 ✓", 100), "Café 東京 ✓");
+        assert_eq!(display_safe("", 10), "");
+    }
+
+    #[test]
+    fn display_safe_is_never_longer_than_asked_ellipsis_included() {
+        assert_eq!(display_safe("abcdef", 3), "ab…");
+        assert_eq!(display_safe("abcdef", 6), "abcdef");
+        assert_eq!(display_safe("abcdefg", 6), "abcde…");
+        assert_eq!(display_safe("abc", 0), "");
+        assert_eq!(display_safe("ab", 1), "…");
+        assert_eq!(display_safe("a\u{200b}", 1), "a");
+        assert_eq!(display_safe("Café 東京 ✓", 5), "Café…");
+        assert_eq!(display_safe(&"x".repeat(1000), 10).chars().count(), 10);
     }
 }

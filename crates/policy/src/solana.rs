@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use solana_codec::{ExactTransfer, Pubkey, programs};
+use subtle::ConstantTimeEq;
 
 use crate::codes::ReasonCode;
 use crate::intent::{Action, CanonicalIntent};
@@ -353,7 +354,7 @@ pub fn bind(
     solana_codec::check_exact(&message, &transfer)
         .map_err(|e| refuse(DenyTransactionMismatch, &format!("{}: {}", e.rule, e.detail)))?;
     if let Some(claimed) = &intent.claimed_message
-        && !ct_eq(claimed, &message)
+        && !bool::from(claimed.as_slice().ct_eq(&message))
     {
         return Err(refuse(
             DenyTransactionMismatch,
@@ -370,15 +371,6 @@ pub fn bind(
     });
     intent.set_message(message.clone());
     Ok(Bound { transfer, message, asset_id: asset_id.to_string(), network: network.caip2.clone() })
-}
-
-/// Equality of two byte strings without an early exit (lengths are public).
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let d = a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y));
-    std::hint::black_box(d) == 0
 }
 
 /// `amount` atomic units as a decimal in the asset's units ("0.25" for

@@ -51,13 +51,6 @@ fn submit(d: &Daemon, intent: Value) -> (String, String, Option<String>, Option<
     }
 }
 
-fn spent(d: &Daemon) -> String {
-    match d.call(&Request::DaemonStatus) {
-        Ok(Response::Daemon { status }) => status["spent_today"]["usdc"]["all"].as_str().unwrap().to_string(),
-        other => panic!("{other:?}"),
-    }
-}
-
 fn refused(d: &Daemon, code: &str) -> usize {
     d.events("intent_refused").iter().filter(|e| e["reason_code"] == code).count()
 }
@@ -90,7 +83,7 @@ fn a_key_signs_only_what_its_kind_allows() {
     let vk = Ed25519VerificationKey::from_raw(&policy::unhex(&pk).unwrap()).unwrap();
     let sig = Ed25519Signature::from_raw(&policy::unhex(&sig.unwrap()).unwrap()).unwrap();
     crypto::ed25519::verify(&vk, b"hello", &sig).unwrap();
-    assert_eq!(spent(&d), "0", "nothing was reserved by the refusals");
+    assert_eq!(d.spent_today("usdc"), "0", "nothing was reserved by the refusals");
     assert_eq!(d.events("signed").len(), 1);
     assert_eq!(
         d.call(&Request::KeyCreate { name: "x".into(), kind: "ed25519".into() }).err().map(code_of),
@@ -146,7 +139,7 @@ fn keys_are_granted_to_peers_and_roles_do_not_spend() {
     let (state, code, ..) = submit(&d, i);
     assert_eq!((state.as_str(), code.as_str()), ("Denied", "DENY_KEY_NOT_GRANTED"));
     assert_eq!(refused(&d, "DENY_KEY_NOT_GRANTED"), 2);
-    assert_eq!(spent(&d), "0");
+    assert_eq!(d.spent_today("usdc"), "0");
     assert!(d.events("signed").is_empty());
     // The granted key for a granted action works.
     let (state, ..) = submit(&d, x402_intent("hot-1", 10));
@@ -162,7 +155,7 @@ fn bytes_that_differ_from_the_decided_payment_are_refused() {
     i["message_hex"] = json!("80".to_string() + &"00".repeat(300));
     let (state, code, sig, _) = submit(&d, i);
     assert_eq!((state.as_str(), code.as_str(), sig), ("Denied", "DENY_TRANSACTION_MISMATCH", None));
-    assert_eq!(spent(&d), "0");
+    assert_eq!(d.spent_today("usdc"), "0");
     assert_eq!(refused(&d, "DENY_TRANSACTION_MISMATCH"), 1);
     // The signer's own bytes, sent back, are the same payment and sign.
     let (_, _, _, tx) = submit(&d, x402_intent("subst-2", 10));
@@ -219,7 +212,7 @@ fn fee_payer_drain_and_durable_nonces_are_impossible() {
     assert!(!m.keys.contains(&solana_codec::programs::SYSTEM), "no System program: no AdvanceNonceAccount");
     assert_eq!(m.keys[0].to_base58(), TEST_FEE_PAYER, "the fee payer is only the fee payer");
     assert!(m.instructions.iter().all(|ix| !ix.accounts.contains(&0)), "the fee payer is in no instruction");
-    assert_eq!(spent(&d), "10");
+    assert_eq!(d.spent_today("usdc"), "10");
     // A plain `transfer` (no x402 block) goes through the same builder.
     let mut t = x402_intent("transfer-1", 7);
     t["action"] = json!("transfer");
@@ -257,7 +250,7 @@ fn receipts_are_verified_by_the_signer() {
         other => panic!("{other:?}"),
     }
     assert!(d.events("settled").iter().any(|e| e["receipt_verified"] == true));
-    assert_eq!(spent(&d), "25", "settling keeps the spend counted");
+    assert_eq!(d.spent_today("usdc"), "25", "settling keeps the spend counted");
 }
 
 /// What a person sees before approving: payee, amounts in units and atomic

@@ -85,10 +85,7 @@ impl World {
 
     /// Today's reserved or spent USDC (atomic units, all lanes).
     pub fn spent(&self) -> String {
-        match self.d.call(&Request::DaemonStatus) {
-            Ok(Response::Daemon { status }) => status["spent_today"]["usdc"]["all"].as_str().unwrap_or("?").to_string(),
-            other => format!("{other:?}"),
-        }
+        self.d.spent_today("usdc")
     }
 }
 

@@ -57,7 +57,7 @@ pub struct Challenge {
     pub resource_url: Option<String>,
     /// The entries, in server order (1..=[`MAX_ACCEPTS`]).
     pub accepts: Vec<Requirement>,
-    /// The server's `error` text (display it only through [`crate::display_safe`]).
+    /// The server's `error` text (display it only through `policy::redact::display_safe`).
     pub error: Option<String>,
     /// v2 `resource` object, verbatim.
     pub raw_resource: Option<Value>,

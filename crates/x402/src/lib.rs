@@ -31,7 +31,9 @@
 //! requires the chosen requirement to be echoed back verbatim.
 //!
 //! Text the server writes (`error`, `description`, receipt reasons) is
-//! returned as is; show it to a person only through [`display_safe`].
+//! returned as is; keyward shows it to a person only through
+//! `policy::redact::display_safe` (controls, bidi and zero-width characters
+//! removed, length bounded).
 //! Errors never quote server values (see [`X402Error`]).
 //!
 //! # Stable error codes
@@ -53,7 +55,6 @@
 //! The same strings are available as constants in [`codes`].
 
 mod challenge;
-mod display;
 mod error;
 mod json;
 pub mod networks;
@@ -61,7 +62,6 @@ mod payment;
 mod receipt;
 
 pub use challenge::{Challenge, Requirement, encode_challenge_v2, parse_challenge, solana_exact_candidates};
-pub use display::display_safe;
 pub use error::{X402Error, codes};
 pub use networks::{Network, caip2_of};
 pub use payment::{PaymentPayload, parse_payment_header, payment_header};

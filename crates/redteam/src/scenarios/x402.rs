@@ -56,13 +56,6 @@ fn signed(d: &Daemon) -> usize {
     d.events("signed").len()
 }
 
-fn spent(d: &Daemon) -> String {
-    match d.call(&Request::DaemonStatus) {
-        Ok(Response::Daemon { status }) => status["spent_today"]["usdc"]["all"].as_str().unwrap_or("?").to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
 fn message_of(tx: &str) -> Option<Vec<u8>> {
     use base64::Engine as _;
     let wire = base64::engine::general_purpose::STANDARD.decode(tx).ok()?;
@@ -122,7 +115,7 @@ fn message_substitution(probe: &mut Probe) -> String {
     );
     let audited = d.events("intent_refused").iter().any(|e| e["reason_code"] == "DENY_TRANSACTION_MISMATCH");
     probe.check("the refusal is audited", audited, "");
-    probe.check("nothing was reserved", spent(&d) == "0", spent(&d));
+    probe.check("nothing was reserved", d.spent_today("usdc") == "0", d.spent_today("usdc"));
     probe.check("nothing was signed", signed(&d) == 0, format!("{}", signed(&d)));
     let (state, ..) = submit(&d, x402_intent("rt019-control", 10));
     probe.check("control: the same intent without foreign bytes is signed", state == "Submitted", state);
@@ -166,7 +159,11 @@ fn ungranted_key(probe: &mut Probe) -> String {
     );
     let audited = d.events("intent_refused").iter().any(|e| e["reason_code"] == "DENY_KEY_NOT_GRANTED");
     probe.check("the refusal is audited", audited, "");
-    probe.check("nothing was reserved or signed", spent(&d) == "0" && signed(&d) == 0, spent(&d));
+    probe.check(
+        "nothing was reserved or signed",
+        d.spent_today("usdc") == "0" && signed(&d) == 0,
+        d.spent_today("usdc"),
+    );
     let (state, ..) = submit(&d, x402_intent("rt021-control", 10));
     probe.check("control: the granted key pays", state == "Submitted", state);
     "key use without a grant refused (DENY_KEY_NOT_GRANTED)".into()

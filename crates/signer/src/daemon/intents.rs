@@ -158,17 +158,10 @@ fn pending_view(shared: &Shared, e: &Entry) -> PendingView {
         fee_payer: i.solana.as_ref().map(|s| s.fee_payer.clone()),
         x402_version: i.x402.as_ref().and_then(|x| x.version),
         resource: resource.map(|r| policy::redact::display_safe(r, 512)),
-        origin: resource.map(origin_of),
+        origin: resource.and_then(policy::intent::origin).map(|o| policy::redact::display_safe(&o, 256)),
         message_sha256: i.message_sha256.clone(),
         message_len: i.message.len() as u64,
     }
-}
-
-/// `scheme://host[:port]` of a URL (the part a person recognises).
-fn origin_of(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    policy::redact::display_safe(&format!("{}://{host}", scheme.to_ascii_lowercase()), 256)
 }
 
 /// Answers one request payload: the record type and body to send back.
