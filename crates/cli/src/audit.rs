@@ -2,35 +2,163 @@
 //! operator can read it; no daemon needed, so a stopped or compromised
 //! daemon cannot lie about its own history).
 //!
-//! `verify` checks the whole hash chain (`policy::audit`) and reports the
-//! first broken record. `explain` verifies first (an explanation from a
+//! `verify` checks every record's chain link and signature against the
+//! anchor (`policy::journal`; public material only: the anchor file and the
+//! journal key) and reports the first broken record, or a log cut below its
+//! anchor. `explain` verifies first (an explanation from a
 //! tampered log would be worthless), then reconstructs why a request was
 //! auto-approved, prompted or denied, and what happened after.
 
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use policy::journal::{Anchor, JournalError, Rules, Stream, Verifier};
 
 use clap::Subcommand;
 use serde_json::{Value, json};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Check every record's hash chain; exit 1 at the first broken record.
+    /// Check every record's chain link and signature, and that the log
+    /// reaches its anchor; exit 1 at the first broken record or when records
+    /// were cut.
     Verify {
         #[arg(long, default_value = "/var/lib/keyward/audit/audit.jsonl")]
         log: PathBuf,
+        #[command(flatten)]
+        trust: Trust,
     },
-    /// Why a request ended as it did, from the audit log.
+    /// Why a request ended as it did, from the audit log (verified first).
     Explain {
         request_id: String,
         #[arg(long, default_value = "/var/lib/keyward/audit/audit.jsonl")]
         log: PathBuf,
+        #[command(flatten)]
+        trust: Trust,
     },
 }
 
-fn read(log: &Path) -> Result<String, ExitCode> {
-    std::fs::read_to_string(log)
-        .map_err(|e| crate::fail("KW_AUDIT_READ_FAILED", &format!("{}: {}", log.display(), e.kind())))
+/// What the log is checked against: only public material.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Trust {
+    /// The anchor file keywardd writes beside the log [default: anchor.json
+    /// in the log's directory].
+    #[arg(long)]
+    anchor: Option<PathBuf>,
+    /// The journal key to pin (64 hex digits, from `keyward init` or
+    /// `keyward status`). Without it the key the anchor names is used, which
+    /// cannot detect a log and anchor rewritten together under a new key.
+    #[arg(long)]
+    journal_key: Option<String>,
+}
+
+/// The longest line read from a log.
+const MAX_LINE: u64 = 1 << 20;
+
+/// Fails with `code`, also as one JSON document under `--json`.
+fn refuse(json_out: bool, code: &str, detail: &str) -> ExitCode {
+    if json_out {
+        println!("{}", json!({"ok": false, "code": code, "detail": detail}));
+    }
+    crate::fail(code, detail)
+}
+
+fn read_anchor(log: &Path, trust: &Trust, json_out: bool) -> Result<(Anchor, bool), ExitCode> {
+    let path = trust.anchor.clone().unwrap_or_else(|| log.parent().unwrap_or(Path::new(".")).join("anchor.json"));
+    let mut bytes = Vec::new();
+    let opened = std::fs::File::open(&path)
+        .and_then(|f| f.take(policy::journal::MAX_ANCHOR_BYTES + 1).read_to_end(&mut bytes));
+    if let Err(e) = opened {
+        return Err(refuse(
+            json_out,
+            "KW_ANCHOR_MISSING",
+            &format!("{}: {}: without the anchor a cut log cannot be told from an intact one", path.display(), e.kind()),
+        ));
+    }
+    let anchor = Anchor::parse(&bytes)
+        .map_err(|why| refuse(json_out, "KW_ANCHOR_INVALID", &format!("{}: {why}", path.display())))?;
+    let pinned = match &trust.journal_key {
+        None => false,
+        Some(hex) => {
+            let key: [u8; 32] = policy::unhex(hex.trim())
+                .and_then(|k| k.try_into().ok())
+                .ok_or_else(|| crate::fail("KW_USAGE", "--journal-key is 64 hex digits"))?;
+            if key != anchor.journal_key {
+                return Err(refuse(
+                    json_out,
+                    "KW_ANCHOR_INVALID",
+                    &format!("{}: signed by another journal key than the pinned one", path.display()),
+                ));
+            }
+            true
+        }
+    };
+    Ok((anchor, pinned))
+}
+
+/// Streams the log through the verifier, keeping the records `keep` wants.
+fn verify_log(
+    log: &Path,
+    anchor: &Anchor,
+    json_out: bool,
+    keep: &mut dyn FnMut(&str),
+) -> Result<policy::journal::Verified, ExitCode> {
+    // A missing log is an empty one: it falls short of its anchor.
+    let file: Box<dyn Read> = match std::fs::File::open(log) {
+        Ok(f) => Box::new(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Box::new(std::io::empty()),
+        Err(e) => return Err(crate::fail("KW_AUDIT_READ_FAILED", &format!("{}: {}", log.display(), e.kind()))),
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let mut verifier = Verifier::new(Rules {
+        stream: Stream::Audit,
+        key: Some(&anchor.journal_key),
+        anchor: Some((anchor.audit.records, &anchor.audit.head)),
+        check_anchored_signatures: true,
+        adopting: false,
+    });
+    let broken = |e: JournalError| {
+        if json_out {
+            let mut report = json!({"ok": false, "code": e.code(), "detail": e.to_string()});
+            match &e {
+                JournalError::Broken { line, why, .. } => {
+                    report["line"] = (*line).into();
+                    report["why"] = (*why).into();
+                }
+                JournalError::Truncated { records, anchored, .. } => {
+                    report["records"] = (*records).into();
+                    report["anchored_records"] = (*anchored).into();
+                }
+            }
+            println!("{report}");
+        }
+        crate::fail(e.code(), &format!("{}: {e}", log.display()))
+    };
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| crate::fail("KW_AUDIT_READ_FAILED", &format!("{}: {}", log.display(), e.kind())))?;
+        if n == 0 {
+            break;
+        }
+        if line.last() != Some(&b'\n') {
+            if n as u64 > MAX_LINE {
+                return Err(crate::fail("KW_INPUT_TOO_LARGE", &format!("{}: a line over 1 MiB", log.display())));
+            }
+            return Err(crate::fail(
+                "KW_AUDIT_CHAIN_BROKEN",
+                &format!("{}: the last record is torn (no newline)", log.display()),
+            ));
+        }
+        let text = std::str::from_utf8(&line[..line.len() - 1])
+            .map_err(|_| crate::fail("KW_AUDIT_CHAIN_BROKEN", &format!("{}: a line is not UTF-8", log.display())))?;
+        keep(verifier.line(text).map_err(broken)?);
+    }
+    verifier.finish().map_err(broken)
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -86,39 +214,57 @@ fn narrate(r: &Value) -> String {
 }
 
 pub(crate) fn run(cmd: &AuditCommand, json_out: bool) -> ExitCode {
-    let (log, id) = match cmd {
-        AuditCommand::Verify { log } => (log, None),
-        AuditCommand::Explain { request_id, log } => (log, Some(request_id)),
+    let (log, trust, id) = match cmd {
+        AuditCommand::Verify { log, trust } => (log, trust, None),
+        AuditCommand::Explain { request_id, log, trust } => (log, trust, Some(request_id)),
     };
-    let text = match read(log) {
-        Ok(t) => t,
+    let (anchor, pinned) = match read_anchor(log, trust, json_out) {
+        Ok(a) => a,
         Err(code) => return code,
     };
-    let verified = match policy::audit::verify(&text) {
-        Ok(v) => v,
-        Err(b) => {
-            if json_out {
-                println!("{}", json!({"ok": false, "code": "KW_AUDIT_CHAIN_BROKEN", "line": b.line, "why": b.why}));
-            }
-            return crate::fail("KW_AUDIT_CHAIN_BROKEN", &format!("{}: line {}: {}", log.display(), b.line, b.why));
+    // A request's records, and a resubmission's, which names the original.
+    let mut records = Vec::new();
+    let mut keep = |rec: &str| {
+        let Some(id) = id else { return };
+        if rec.contains(id.as_str())
+            && let Ok(r) = serde_json::from_str::<Value>(rec)
+            && [r.get("request_id"), r.get("original_request_id")]
+                .iter()
+                .any(|v| v.and_then(|v| v.as_str()) == Some(id.as_str()))
+        {
+            records.push(r);
         }
     };
+    let verified = match verify_log(log, &anchor, json_out, &mut keep) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
     let Some(id) = id else {
+        let past = verified.records - anchor.audit.records;
         if json_out {
-            println!("{}", json!({"ok": true, "records": verified.records, "head": verified.head}));
+            println!(
+                "{}",
+                json!({"ok": true, "records": verified.records, "head": verified.head,
+                       "signatures_checked": verified.signatures_checked, "unsigned_before_anchoring": verified.unsigned,
+                       "anchor": {"counter": anchor.counter, "audit_records": anchor.audit.records, "ts_ms": anchor.ts_ms},
+                       "records_past_anchor": past, "journal_key": policy::hex(&anchor.journal_key),
+                       "journal_key_pinned": pinned})
+            );
         } else {
-            println!("audit log intact: {} records, head {}", verified.records, verified.head);
+            println!(
+                "audit log intact: {} records ({} signatures checked, {} written before anchoring), head {}",
+                verified.records, verified.signatures_checked, verified.unsigned, verified.head
+            );
+            println!(
+                "anchor: counter {} covers {} records; {past} records since, each signed; journal key {} ({})",
+                anchor.counter,
+                anchor.audit.records,
+                policy::hex(&anchor.journal_key),
+                if pinned { "pinned" } else { "NOT pinned: pass --journal-key to detect a rewrite under a new key" }
+            );
         }
         return ExitCode::SUCCESS;
     };
-    // A resubmission's record names the original request too.
-    let mut records = policy::audit::records_for(&text, id);
-    records.extend(
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|mut v| v.get_mut("rec").map(Value::take))
-            .filter(|r| r.get("original_request_id").and_then(Value::as_str) == Some(id.as_str())),
-    );
     records.sort_by_key(|r| r.get("ts_ms").and_then(Value::as_u64).unwrap_or(0));
     if records.is_empty() {
         return crate::fail("API_REQUEST_NOT_FOUND", "the audit log has no record of this request");

@@ -9,7 +9,7 @@
 //! text, or with `--json` one document `{ok, code, details}`; exit status 0
 //! is accepted, 1 rejected.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -124,17 +124,11 @@ pub(crate) struct KeySource {
     key_file: Option<PathBuf>,
 }
 
-const MAX_DOC: u64 = 16 << 20;
-
+/// Reads a proof, signature bundle, output list or task spec, at most
+/// [`bounded_read::DOCUMENT_FILE`] bytes (`KW_INPUT_TOO_LARGE` beyond).
 fn read_doc(path: &Path) -> Result<Vec<u8>, (String, String)> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_DOC + 1).read_to_end(&mut bytes))
-        .map_err(|e| ("CLI_INPUT".to_string(), format!("{}: {}", path.display(), e.kind())))?;
-    if bytes.len() as u64 > MAX_DOC {
-        return Err(("CLI_INPUT".into(), format!("{}: larger than {MAX_DOC} bytes", path.display())));
-    }
-    Ok(bytes)
+    bounded_read::read_file(path, bounded_read::DOCUMENT_FILE)
+        .map_err(|e| (e.code().to_string(), format!("{}: {e}", path.display())))
 }
 
 fn parse_doc(path: &Path) -> Result<(Vec<u8>, Value), (String, String)> {

@@ -1,10 +1,11 @@
-//! `keyward ping|preview|submit|approve|deny|status`: the intent API over the
-//! signer's socket. The client pins the signer's key from a file (written by
-//! `keywardd` at start-up; copy it like a `known_hosts` entry), and prints
-//! each answer as one JSON line. Errors are `keyward: CODE: message` on
-//! stderr with exit status 1.
+//! `keyward ping|preview|submit|sign|approvals|key|status|settle`: the intent
+//! API over the signer's socket. The client pins the signer's key from a file
+//! (written by `keywardd` at start-up; copy it like a `known_hosts` entry),
+//! and prints each answer as text or one JSON line. Errors are
+//! `keyward: CODE: message` on stderr. The exit status says what the answer
+//! was ([`crate::exit`]): 0 only when what was asked for happened, so
+//! `keyward sign intent.json && broadcast` never broadcasts a denial.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,7 +13,9 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use ipc::Suite;
 use ipc::api::{Request, Response};
-use ipc::client::{Client, read_pin};
+use ipc::client::{CallError, Client};
+
+use crate::exit::{self, Asked};
 
 /// Where the signer is and which key it must prove it holds.
 #[derive(Debug, Args)]
@@ -43,14 +46,24 @@ pub(crate) enum SuiteArg {
 pub(crate) enum IntentCommand {
     /// Who the signer thinks you are (uid, role, session).
     Ping,
-    /// Ask what the signer would decide for an intent (JSON file, or - for stdin).
+    /// Ask what the signer would decide for an intent (JSON file, or - for
+    /// stdin). Exit 0 would be allowed, 2 would be denied, 3 would expire,
+    /// 4 a person would be asked, 1 error.
     Preview { intent: PathBuf },
     /// Submit an intent (JSON file, or - for stdin); prints the decision.
+    /// Exit 0 allowed (signed, or decided allow), 2 denied, 3 expired,
+    /// 4 waits for a person, 5 signing failed, 1 error.
+    #[command(after_help = exit::HELP)]
     Submit { intent: PathBuf },
     /// Submit an intent and, if a person must approve it, wait (up to
     /// `--wait` seconds) for the outcome; prints the signature once signed.
+    /// Exit 0 only when signed: 2 denied or rejected, 3 expired, 4 still
+    /// waiting for a person (no --wait, or it ran out), 5 signing failed,
+    /// 1 error. `keyward sign intent.json && broadcast` is safe.
+    #[command(after_help = exit::HELP)]
     Sign {
         intent: PathBuf,
+        /// Seconds to wait for a person to approve (0: do not wait).
         #[arg(long, default_value_t = 0)]
         wait: u64,
     },
@@ -60,7 +73,8 @@ pub(crate) enum IntentCommand {
     /// Signing keys in the signer's vault (admin).
     #[command(subcommand)]
     Key(KeyCommand),
-    /// A request's state, or with no id the signer's own status.
+    /// A request's state, or with no id the signer's own status. With an
+    /// id the exit status is the request's, as for `submit`.
     Status { request_id: Option<String> },
     /// Report what became of a signed request (agent): settled or failed.
     Settle {
@@ -83,6 +97,8 @@ pub(crate) enum ApprovalsCommand {
         request_id: String,
     },
     /// Approve the request whose intent has exactly this hash (from `show`).
+    /// Exit 0 once signed, 5 if signing failed, 2 or 3 if the signer
+    /// refuses the approval (`DENY_*`, `EXPIRE_*`), 1 error.
     Approve {
         request_id: String,
         #[arg(long)]
@@ -108,26 +124,56 @@ pub(crate) enum KeyCommand {
     List,
 }
 
-/// Largest intent document accepted from a file or stdin.
-const MAX_INTENT: u64 = 48 * 1024;
-
-fn read_intent(path: &Path) -> Result<serde_json::Value, (String, String)> {
-    let mut text = Vec::new();
-    let read = if path == Path::new("-") {
-        std::io::stdin().lock().take(MAX_INTENT + 1).read_to_end(&mut text)
-    } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_INTENT + 1).read_to_end(&mut text))
-    };
-    read.map_err(|e| ("CLI_INPUT".to_string(), format!("{}: {e}", path.display())))?;
-    if text.len() as u64 > MAX_INTENT {
-        return Err(("CLI_INPUT".into(), format!("intent larger than {MAX_INTENT} bytes")));
-    }
-    serde_json::from_slice(&text).map_err(|_| ("CLI_INPUT".into(), "the intent is not valid JSON".into()))
+/// A failed command: its code, its message and its exit status.
+#[derive(Debug)]
+struct Failure {
+    code: String,
+    message: String,
+    exit: u8,
 }
 
-/// Connects to the signer and completes the handshake.
+impl From<(String, String)> for Failure {
+    fn from((code, message): (String, String)) -> Self {
+        Failure { code, message, exit: exit::ERROR }
+    }
+}
+
+impl From<CallError> for Failure {
+    fn from(e: CallError) -> Self {
+        // Only a refusal the signer answered maps by its code's class; a
+        // transport or protocol failure is an error whatever its code.
+        let exit = match &e {
+            CallError::Api(api) => exit::for_refusal(&api.code),
+            CallError::Ipc(_) => exit::ERROR,
+        };
+        Failure { code: e.code().to_string(), message: e.to_string(), exit }
+    }
+}
+
+// An intent must fit one request record with the request's own JSON around it.
+const _: () = assert!(bounded_read::INTENT_FILE + 1024 <= ipc::record::MAX_PAYLOAD as u64);
+
+/// Reads an intent document (a file, or `-` for stdin), at most
+/// [`bounded_read::INTENT_FILE`] bytes.
+fn read_intent(path: &Path) -> Result<serde_json::Value, (String, String)> {
+    let text = bounded_read::read_file_or_stdin(path, bounded_read::INTENT_FILE)
+        .map_err(|e| (e.code().to_string(), format!("intent {}: {e}", path.display())))?;
+    // Strictly, as keywardd parses it: a duplicate key is refused here, not
+    // silently resolved before the request is sent.
+    policy::strict_json::parse(&text).map_err(|e| (e.code().to_string(), format!("intent {}: {e}", path.display())))
+}
+
+/// Reads the pinned signer key, at most [`bounded_read::PIN_FILE`] bytes.
+fn read_pin(path: &Path) -> Result<[u8; 32], (String, String)> {
+    let text = bounded_read::read_file_to_string(path, bounded_read::PIN_FILE)
+        .map_err(|e| (e.code().to_string(), format!("pin file {}: {e}", path.display())))?;
+    ipc::handshake::pin_from_text(&text).map_err(|e| (e.code().to_string(), format!("pin file {}", path.display())))
+}
+
+/// Connects to the signer and completes the handshake. The pin file is
+/// read (and refused if it is too large) before anything is connected.
 pub(crate) fn connect(conn: &Connection) -> Result<Client, (String, String)> {
-    let pinned = read_pin(&conn.pin).map_err(|e| (e.code().to_string(), format!("pin file {}", conn.pin.display())))?;
+    let pinned = read_pin(&conn.pin)?;
     let suite = match conn.suite {
         SuiteArg::XChaCha20Poly1305 => Suite::XChaCha20Poly1305,
         SuiteArg::AesGcm => {
@@ -139,11 +185,24 @@ pub(crate) fn connect(conn: &Connection) -> Result<Client, (String, String)> {
         .map_err(|e| (e.code().to_string(), e.to_string()))
 }
 
-fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<Response, (String, String)> {
+/// What the command asks for, which decides its exit status.
+fn asked(cmd: &IntentCommand) -> Asked {
+    match cmd {
+        IntentCommand::Sign { .. } | IntentCommand::Approvals(ApprovalsCommand::Approve { .. }) => Asked::Signature,
+        IntentCommand::Submit { .. } | IntentCommand::Status { request_id: Some(_) } => Asked::Allowed,
+        IntentCommand::Preview { .. } => Asked::Preview,
+        _ => Asked::Answer,
+    }
+}
+
+/// Whether the answer is a request that may still change ([`exit::undecided`]).
+fn undecided(response: &Response) -> bool {
+    matches!(response, Response::Decision { state, .. } if exit::undecided(state))
+}
+
+fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<Response, Failure> {
     let mut client = connect(conn)?;
-    let call = |client: &mut Client, request: &Request| {
-        client.call(request).map_err(|e| (e.code().to_string(), e.to_string()))
-    };
+    let call = |client: &mut Client, request: &Request| client.call(request).map_err(Failure::from);
     let request = match cmd {
         IntentCommand::Ping => Request::Ping,
         IntentCommand::Preview { intent } => Request::Preview { intent: read_intent(intent)? },
@@ -171,8 +230,8 @@ fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<Response, (String
         }
     };
     let mut response = call(&mut client, &request)?;
-    if let (IntentCommand::Sign { wait, .. }, Response::Decision { request_id: Some(id), state, .. }) = (cmd, &response)
-        && state == "AwaitUserApproval"
+    if let (IntentCommand::Sign { wait, .. }, Response::Decision { request_id: Some(id), .. }) = (cmd, &response)
+        && undecided(&response)
         && *wait > 0
     {
         let id = id.clone();
@@ -181,9 +240,12 @@ fn run_inner(conn: &Connection, cmd: &IntentCommand) -> Result<Response, (String
         while std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(250));
             response = call(&mut client, &Request::Status { request_id: id.clone() })?;
-            if !matches!(&response, Response::Decision { state, .. } if state == "AwaitUserApproval") {
+            if !undecided(&response) {
                 break;
             }
+        }
+        if undecided(&response) {
+            eprintln!("keyward: request {id} is still not decided after {wait} s");
         }
     }
     let _ = client.close();
@@ -201,11 +263,12 @@ pub(crate) fn run(conn: &Connection, cmd: &IntentCommand, json: bool) -> ExitCod
             } else {
                 print!("{}", crate::human::response(&response));
             }
-            ExitCode::SUCCESS
+            ExitCode::from(exit::for_response(asked(cmd), &response))
         }
-        Err((code, message)) => {
+        Err(Failure { code, message, exit }) => {
             let message = message.strip_prefix(&format!("{code}: ")).unwrap_or(&message).to_string();
-            crate::fail(&code, &message)
+            eprintln!("keyward: {code}: {message}");
+            ExitCode::from(exit)
         }
     }
 }

@@ -12,11 +12,13 @@
 //! over its socket ([`intents`]); `audit` reads the audit log ([`audit`]);
 //! `bundle` verifies and restores signed bundles itself and asks the signer
 //! for signatures ([`bundle_cmd`]).
-//! Every command prints text, or one JSON document with `--json`.
+//! Every command prints text, or one JSON document with `--json`; exit
+//! statuses are in [`exit`] (0 only when what was asked for happened).
 #![forbid(unsafe_code)]
 
 mod audit;
 mod bundle_cmd;
+mod exit;
 mod helper;
 mod human;
 mod intents;
@@ -28,7 +30,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "keyward", version, about = "keyward client and operator tool")]
+#[command(name = "keyward", version, about = "keyward client and operator tool", after_help = exit::HELP)]
 struct Args {
     #[command(flatten)]
     connection: intents::Connection,
@@ -111,8 +113,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints `keyward: CODE: message` and returns exit status 1.
+/// Prints `keyward: CODE: message` and returns exit status 1 ([`exit::ERROR`]).
 pub(crate) fn fail(code: &str, message: &str) -> ExitCode {
     eprintln!("keyward: {code}: {message}");
-    ExitCode::from(1)
+    ExitCode::from(exit::ERROR)
 }

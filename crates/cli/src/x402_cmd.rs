@@ -184,7 +184,7 @@ impl Http {
         use ureq::tls::{Certificate, RootCerts, TlsConfig};
         let mut tls = TlsConfig::builder();
         if let Some(path) = &pay.cacert {
-            let pem = read_bounded(path, 1024 * 1024)?;
+            let pem = read_bounded(path, bounded_read::CA_CERT_FILE)?;
             let mut roots: Vec<Certificate<'static>> = Vec::new();
             for item in ureq::tls::parse_pem(&pem) {
                 if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
@@ -264,15 +264,10 @@ fn transport(e: &ureq::Error) -> String {
     }
 }
 
+/// Reads a file the user named, at most `max` bytes (a
+/// [`bounded_read`] limit); beyond it `KW_INPUT_TOO_LARGE`, exit status 1.
 fn read_bounded(path: &std::path::Path, max: u64) -> Result<Vec<u8>, Failure> {
-    let mut out = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(max + 1).read_to_end(&mut out))
-        .map_err(|e| error("CLI_INPUT", format!("{}: {}", path.display(), e.kind())))?;
-    if out.len() as u64 > max {
-        return Err(error("CLI_INPUT", format!("{}: larger than {max} bytes", path.display())));
-    }
-    Ok(out)
+    bounded_read::read_file(path, max).map_err(|e| error(e.code(), format!("{}: {e}", path.display())))
 }
 
 fn now() -> u64 {
@@ -563,13 +558,14 @@ impl Payer<'_> {
             });
         };
         let id = id.clone();
-        if state == "AwaitUserApproval" && self.pay.wait > 0 {
+        if crate::exit::undecided(state) && self.pay.wait > 0 {
             eprintln!("keyward: waiting up to {} s for a person to approve request {id}", self.pay.wait);
             let deadline = Instant::now() + Duration::from_secs(self.pay.wait);
             while Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(250));
                 answer = self.signer_call(&Request::Status { request_id: id.clone() })?;
-                if !matches!(&answer, Response::Decision { state, .. } if state == "AwaitUserApproval") {
+                // Approved or signing is not an answer yet: keep polling.
+                if !matches!(&answer, Response::Decision { state, .. } if crate::exit::undecided(state)) {
                     break;
                 }
             }
@@ -587,7 +583,7 @@ impl Payer<'_> {
             reason_code: reason_code.clone(),
         };
         let (Some(tx), Some(public)) = (transaction, public_key) else {
-            let waiting = state == "AwaitUserApproval";
+            let waiting = crate::exit::undecided(&state);
             return Ok(Fetched {
                 response: first,
                 outcome: if waiting { "not_paid" } else { "refused" },
@@ -745,7 +741,7 @@ fn fetch(conn: &Connection, a: &FetchArgs, json_out: bool) -> Result<u8, Failure
         return Err(error("CLI_INPUT", "the URL must be http:// or https://"));
     }
     let body = match &a.data {
-        Some(d) if d.starts_with('@') => read_bounded(std::path::Path::new(&d[1..]), MAX_PROXY_REQUEST as u64)?,
+        Some(d) if d.starts_with('@') => read_bounded(std::path::Path::new(&d[1..]), bounded_read::REQUEST_BODY_FILE)?,
         Some(d) => d.as_bytes().to_vec(),
         None => Vec::new(),
     };

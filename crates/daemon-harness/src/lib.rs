@@ -42,7 +42,16 @@ pub struct Options {
     pub signing: String,
     /// The policy file's text.
     pub policy: String,
+    /// `max_sessions_per_uid` in `[daemon]`, or `None` for the production
+    /// default (16). The harness's own callers all run as root and stand
+    /// in for many callers in load tests (64 concurrent clients), so the
+    /// default lifts the quota to 4096; tests of the quota say `None`.
+    /// (Do not also set it in `daemon`.)
+    pub max_sessions_per_uid: Option<usize>,
 }
+
+/// The per-uid session quota [`Options::default`] gives the daemon.
+pub const LOAD_TEST_SESSIONS_PER_UID: usize = 4096;
 
 /// The policy the tests run under unless they say otherwise (strict).
 pub const TEST_POLICY: &str = r#"policy_id = "harness-1"
@@ -101,6 +110,7 @@ impl Default for Options {
             grants: DEFAULT_GRANTS.into(),
             signing: String::new(),
             policy: TEST_POLICY.replace("profile = \"strict\"", "profile = \"compat\""),
+            max_sessions_per_uid: Some(LOAD_TEST_SESSIONS_PER_UID),
         }
     }
 }
@@ -158,14 +168,16 @@ impl Daemon {
         let state_dir = dir.path().join("state");
         std::fs::write(&policy_file, &options.policy).map_err(|e| err("policy", &e))?;
         let config = dir.path().join("keywardd.toml");
+        let quota = options.max_sessions_per_uid.map(|n| format!("max_sessions_per_uid = {n}\n")).unwrap_or_default();
         let text = format!(
-            "[daemon]\nsocket = {:?}\npin_file = {:?}\naudit_log = {:?}\npolicy_file = {:?}\nstate_dir = {:?}\n{}\n\
+            "[daemon]\nsocket = {:?}\npin_file = {:?}\naudit_log = {:?}\npolicy_file = {:?}\nstate_dir = {:?}\n{}{}\n\
              [vault]\ndir = {:?}\ntcti = {:?}\n[ipc]\n{}\n[signing]\n{}\n{}\n{}",
             socket,
             pin_file,
             audit_log,
             policy_file,
             state_dir,
+            quota,
             options.daemon,
             vault_dir,
             tpm.tcti(),
@@ -290,6 +302,32 @@ impl Daemon {
             .collect()
     }
 
+    /// The anchor file keywardd keeps beside the audit log.
+    pub fn anchor_file(&self) -> PathBuf {
+        self.audit_log.parent().expect("the audit log has a directory").join("anchor.json")
+    }
+
+    /// Verifies the audit log as `keyward audit verify` does (public
+    /// material only: the anchor and the journal key it names), checking
+    /// every signature.
+    pub fn verify_audit(&self) -> Result<policy::journal::Verified, String> {
+        let anchor = std::fs::read(self.anchor_file()).map_err(|e| format!("anchor: {e}"))?;
+        let anchor = policy::journal::Anchor::parse(&anchor)?;
+        let text = std::fs::read_to_string(&self.audit_log).map_err(|e| e.to_string())?;
+        policy::journal::verify(
+            &text,
+            policy::journal::Rules {
+                stream: policy::journal::Stream::Audit,
+                key: Some(&anchor.journal_key),
+                anchor: Some((anchor.audit.records, &anchor.audit.head)),
+                check_anchored_signatures: true,
+                adopting: false,
+            },
+            |_, _| {},
+        )
+        .map_err(|e| e.to_string())
+    }
+
     /// Events named `event`.
     pub fn events(&self, event: &str) -> Vec<serde_json::Value> {
         self.audit().into_iter().filter(|e| e["event"] == event).collect()
@@ -384,3 +422,86 @@ pub fn sign_intent(key: &str, idempotency_key: &str, message: &[u8]) -> serde_js
 
 /// `SIGTERM`, for [`Daemon::signal_and_wait`].
 pub const SIGTERM: i32 = libc::SIGTERM;
+
+/// A copy of the running executable (a test or bench binary) started as
+/// another user, so that a test can reach the daemon as an unprivileged
+/// peer of its choosing (`SO_PEERCRED` reports the child's uid and gid).
+/// The copy lives in its own 0755 directory, so the user can execute it
+/// wherever the build directory is. Its stdin and stdout are pipes: the
+/// child reports on stdout and runs until its stdin closes, by convention.
+/// Killed on drop.
+#[derive(Debug)]
+pub struct AsUser {
+    child: Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    stderr: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl AsUser {
+    /// Starts this executable with `args` and `envs` as `uid`:`gid` (no
+    /// supplementary groups).
+    pub fn spawn(uid: u32, gid: u32, args: &[&str], envs: &[(&str, &str)]) -> std::io::Result<AsUser> {
+        use std::os::unix::process::CommandExt;
+        // Copying an executable while another thread forks leaves the copy's
+        // write descriptor open in that fork until it execs, and exec of the
+        // copy then fails with ETXTBSY: one copy and spawn at a time.
+        static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = SPAWN.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = tempfile::Builder::new().prefix("kwd-as-").tempdir()?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        let copy = dir.path().join("self");
+        let exe = std::env::current_exe()?;
+        // A hard link when the file system allows (no bytes copied).
+        if std::fs::hard_link(&exe, &copy).is_err() {
+            std::fs::copy(&exe, &copy)?;
+        }
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))?;
+        let stderr = dir.path().join("stderr");
+        let mut cmd = Command::new(&copy);
+        cmd.args(args)
+            .envs(envs.iter().copied())
+            .current_dir("/")
+            .uid(uid)
+            .gid(gid)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr)?);
+        let mut child = cmd.spawn()?;
+        let stdout = std::io::BufReader::new(child.stdout.take().ok_or(std::io::ErrorKind::BrokenPipe)?);
+        Ok(AsUser { child, stdout, stderr, _dir: dir })
+    }
+
+    /// The child's next stdout line that starts with `prefix` (earlier lines
+    /// are skipped), without the prefix; `None` once stdout ends.
+    pub fn next(&mut self, prefix: &str) -> Option<String> {
+        use std::io::BufRead;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.stdout.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            if let Some(i) = line.find(prefix) {
+                return Some(line[i + prefix.len()..].trim_end().to_string());
+            }
+        }
+    }
+
+    /// Closes the child's stdin (its signal to finish) and waits.
+    pub fn finish(mut self) -> std::io::Result<ExitStatus> {
+        drop(self.child.stdin.take());
+        self.child.wait()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for AsUser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

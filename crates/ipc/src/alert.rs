@@ -28,6 +28,8 @@ pub const CODES: &[&str] = &[
     "IPC_TIMEOUT",
     "IPC_BUSY",
     "IPC_SHUTTING_DOWN",
+    // The peer's uid holds `max_sessions_per_uid` sessions already.
+    "IPC_PEER_QUOTA",
 ];
 
 /// `KWIP ‖ version ‖ 0x0f ‖ 0x00 ‖ code`. An unknown code is sent as `IPC_MALFORMED`.
@@ -53,4 +55,21 @@ pub fn decode(frame: &[u8]) -> Option<IpcError> {
         Some(code) => IpcError::Alert { code },
         None => IpcError::Malformed { what: "alert code" },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_and_others_are_malformed() {
+        for code in CODES {
+            assert_eq!(decode(&encode(code)).map(|e| e.code()), Some(*code));
+        }
+        assert_eq!(decode(&encode("IPC_PEER_QUOTA")).map(|e| e.code()), Some("IPC_PEER_QUOTA"));
+        let mut unknown = encode("IPC_BUSY");
+        unknown.extend_from_slice(b"_LATER");
+        assert_eq!(decode(&unknown).map(|e| e.code()), Some("IPC_MALFORMED"));
+        assert_eq!(decode(&encode("NOT_A_CODE")).map(|e| e.code()), Some("IPC_MALFORMED"));
+    }
 }

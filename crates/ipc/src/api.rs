@@ -3,8 +3,9 @@
 //!
 //! A request record (`0x10`) holds one JSON [`Request`]; the signer answers
 //! each with exactly one response record (`0x11`, a [`Response`]) or error
-//! record (`0x12`, an [`ApiError`]), in order. Unknown fields are refused, so
-//! a typo cannot silently change what a caller asked for.
+//! record (`0x12`, an [`ApiError`]), in order. Unknown fields are refused in
+//! every request ([`request_from_value`]), so a typo cannot silently change
+//! what a caller asked for.
 //!
 //! Which peer may send what is decided here, from the role the signer mapped
 //! the peer's kernel-reported UID/GID to ([`Role::permits`]), so that the
@@ -256,11 +257,111 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// Parses one request body. Anything but a JSON object with a known `op`
-/// and exactly its fields is `API_BAD_REQUEST`.
-pub fn parse_request(body: &[u8]) -> Result<Request, ApiError> {
-    serde_json::from_slice(body).map_err(|_| ApiError {
+fn bad_request() -> ApiError {
+    ApiError {
         code: "API_BAD_REQUEST".into(),
         message: "not a valid request (JSON with a known \"op\" and no unknown fields)".into(),
-    })
+    }
+}
+
+/// Parses one request body. Anything but a JSON object with a known `op`
+/// and exactly its fields is `API_BAD_REQUEST`. (The signer parses the body
+/// with `policy::strict_json` first, which also refuses duplicate keys, and
+/// then calls [`request_from_value`].)
+pub fn parse_request(body: &[u8]) -> Result<Request, ApiError> {
+    request_from_value(serde_json::from_slice(body).map_err(|_| bad_request())?)
+}
+
+/// A request from its JSON value: a known `op` and exactly its fields.
+///
+/// serde's `deny_unknown_fields` covers the requests with fields; an
+/// internally tagged variant without fields (`ping`, `approvals`,
+/// `key_list`, `daemon_status`) ignores extra keys, so for those the body
+/// must be `{"op": …}` alone.
+pub fn request_from_value(value: serde_json::Value) -> Result<Request, ApiError> {
+    let keys = value.as_object().map_or(0, serde_json::Map::len);
+    let request: Request = serde_json::from_value(value).map_err(|_| bad_request())?;
+    let fieldless =
+        serde_json::to_value(&request).ok().and_then(|v| v.as_object().map(serde_json::Map::len)) == Some(1);
+    if fieldless && keys != 1 {
+        return Err(bad_request());
+    }
+    Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// One of every request; the match below fails to compile when a
+    /// variant is added and not listed here.
+    fn every_request() -> Vec<Request> {
+        let all = vec![
+            Request::Ping,
+            Request::Preview { intent: json!({"a": 1}) },
+            Request::Submit { intent: json!({"a": 1}) },
+            Request::Approvals,
+            Request::Show { request_id: "r".into() },
+            Request::Approve { request_id: "r".into(), intent_hash: "h".into() },
+            Request::Deny { request_id: "r".into(), reason: Some("no".into()) },
+            Request::Status { request_id: "r".into() },
+            Request::Settle { request_id: "r".into(), settled: true, receipt: Some("x".into()) },
+            Request::KeyCreate { name: "n".into(), kind: "solana".into() },
+            Request::KeyList,
+            Request::SignProof { key: "k".into(), proof: "{}".into() },
+            Request::SignBundle { key: "k".into(), bundle_root: "00".into() },
+            Request::DaemonStatus,
+        ];
+        for r in &all {
+            match r {
+                Request::Ping
+                | Request::Preview { .. }
+                | Request::Submit { .. }
+                | Request::Approvals
+                | Request::Show { .. }
+                | Request::Approve { .. }
+                | Request::Deny { .. }
+                | Request::Status { .. }
+                | Request::Settle { .. }
+                | Request::KeyCreate { .. }
+                | Request::KeyList
+                | Request::SignProof { .. }
+                | Request::SignBundle { .. }
+                | Request::DaemonStatus => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_request_round_trips_and_refuses_an_unknown_field() {
+        for r in every_request() {
+            let body = serde_json::to_vec(&r).unwrap();
+            assert_eq!(parse_request(&body).unwrap(), r);
+            let mut v: Value = serde_json::from_slice(&body).unwrap();
+            v["surprise"] = json!(1);
+            let e = request_from_value(v.clone()).unwrap_err();
+            assert_eq!(e.code, "API_BAD_REQUEST", "{v}");
+            assert_eq!(parse_request(&serde_json::to_vec(&v).unwrap()).unwrap_err().code, "API_BAD_REQUEST");
+        }
+    }
+
+    #[test]
+    fn fieldless_requests_are_exactly_their_op() {
+        for op in ["ping", "approvals", "key_list", "daemon_status"] {
+            assert!(request_from_value(json!({"op": op})).is_ok(), "{op}");
+            for extra in [json!({"op": op, "x": null}), json!({"op": op, "intent": {}}), json!({"op": op, "op2": op})] {
+                assert_eq!(request_from_value(extra.clone()).unwrap_err().code, "API_BAD_REQUEST", "{extra}");
+            }
+        }
+        // Optional fields may still be absent or null.
+        assert!(request_from_value(json!({"op": "deny", "request_id": "r"})).is_ok());
+        assert!(
+            request_from_value(json!({"op": "settle", "request_id": "r", "settled": false, "receipt": null})).is_ok()
+        );
+        for bad in [json!([]), json!("ping"), json!({"op": "fly"}), json!({}), json!({"op": "status"})] {
+            assert_eq!(request_from_value(bad.clone()).unwrap_err().code, "API_BAD_REQUEST", "{bad}");
+        }
+    }
 }

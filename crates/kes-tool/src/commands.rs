@@ -16,8 +16,8 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_NO_LOCKED_MEMORY: u8 = 3;
 /// Longest accepted stdin seed input (64 hex digits plus whitespace).
 const MAX_SEED_INPUT: usize = 256;
-/// Longest accepted key envelope file.
-const MAX_ENVELOPE: u64 = 64 * 1024;
+/// Longest accepted key envelope file (signing or verification key).
+const MAX_ENVELOPE: u64 = bounded_read::KEY_ENVELOPE_FILE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scheme {
@@ -233,11 +233,23 @@ fn sign_from_seed<K: KesAlgorithm>(seed: &MLockedSeed<32>, period: u32, message:
 fn read_envelope_locked(path: &Path) -> Result<MLockedBytes, Failure> {
     let mut file =
         File::open(path).map_err(|e| bad_input(format!("KES_KEY_FILE: {}: {}", path.display(), e.kind())))?;
-    let len = file.metadata().map_err(|e| bad_input(format!("KES_KEY_FILE: {}", e.kind())))?.len();
-    if len > MAX_ENVELOPE {
-        return Err(bad_input(format!("KES_KEY_FILE: {} is larger than {MAX_ENVELOPE} bytes", path.display())));
+    // A secret: read straight into locked memory, at most one byte past the
+    // limit, whatever the file system says its size is (a FIFO or a device
+    // says 0), so `<(decrypt …)` works and `/dev/zero` is refused.
+    let text = SecretBytes::read_to_end(&mut file as &mut dyn Read, MAX_ENVELOPE as usize).map_err(|e| match e {
+        secmem::SecMemError::TooLong { .. } => {
+            let e = bounded_read::ReadError::TooLarge { limit: MAX_ENVELOPE };
+            bad_input(format!("{}: {}: {e}", e.code(), path.display()))
+        }
+        secmem::SecMemError::Io { kind } => bad_input(format!("KES_KEY_FILE: {}: {kind}", path.display())),
+        other => other.into(),
+    })?;
+    if text.is_empty() {
+        return Err(bad_input(format!("KES_KEY_FILE: {}: empty", path.display())));
     }
-    Ok(MLockedBytes::from_reader(&mut file as &mut dyn Read, len as usize)?)
+    let mut out = MLockedBytes::new(text.len())?;
+    out.as_mut_slice().copy_from_slice(text.expose());
+    Ok(out)
 }
 
 fn vk_from_envelope(path: &Path) -> Result<String, Failure> {
@@ -268,8 +280,12 @@ fn verify_command(
             )
         }
         (None, Some(path)) => {
-            let text = std::fs::read(&path)
-                .map_err(|e| bad_input(format!("KES_KEY_FILE: {}: {}", path.display(), e.kind())))?;
+            let text = bounded_read::read_file(&path, MAX_ENVELOPE).map_err(|e| match e {
+                bounded_read::ReadError::Unreadable { kind } => {
+                    bad_input(format!("KES_KEY_FILE: {}: {kind}", path.display()))
+                }
+                _ => bad_input(format!("{}: {}: {e}", e.code(), path.display())),
+            })?;
             envelope::read_sum6_verification_key(&text)?
         }
         (None, None) => return Err(bad_input("KES_USAGE: give --vk or --vkey-file")),

@@ -19,7 +19,12 @@ fn run(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    // A command refused before it reads stdin may exit first: a broken pipe
+    // is then expected, and its exit status is what is checked.
+    match child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("stdin: {e}"),
+        _ => {}
+    }
     child.wait_with_output().unwrap()
 }
 
@@ -162,4 +167,52 @@ fn keygen_writes_cardano_cli_envelopes_and_never_overwrites() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("CRYPTO_"), "{err}");
     assert!(!err.contains(&skey_text[skey_text.find("5902").unwrap()..][..40]), "no key material in errors");
+}
+
+/// Key files are bounded (issue 14, item 9): an endless device or a file
+/// past the envelope limit is refused with `KW_INPUT_TOO_LARGE` at once,
+/// and the size the file system reports is not trusted either way (a pipe
+/// reports 0 and still holds a key).
+#[test]
+fn key_files_are_read_up_to_their_limit_and_no_further() {
+    let dir = tempfile::tempdir().unwrap();
+    let sparse = dir.path().join("huge.vkey");
+    std::fs::File::create(&sparse).unwrap().set_len(2 << 20).unwrap();
+    let t = std::time::Instant::now();
+    for (flag, file) in
+        [("--vkey-file", "/dev/zero"), ("--vkey-file", sparse.to_str().unwrap()), ("--skey-file", "/dev/zero")]
+    {
+        let out = if flag == "--vkey-file" {
+            run(
+                &[
+                    "verify",
+                    "--scheme",
+                    "sum6",
+                    flag,
+                    file,
+                    "--period",
+                    "0",
+                    "--message-hex",
+                    "ab",
+                    "--signature-hex",
+                    "00",
+                ],
+                "",
+            )
+        } else {
+            run(&["vk", flag, file], "")
+        };
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {file}: {err}");
+        assert!(err.contains("KW_INPUT_TOO_LARGE") && err.contains("65536-byte limit"), "{err}");
+    }
+    assert!(t.elapsed() < std::time::Duration::from_secs(10), "refused slowly: {:?}", t.elapsed());
+
+    // A signing key through a pipe (size 0 as far as `stat` knows) still reads.
+    let skey = dir.path().join("kes.skey");
+    let vkey = dir.path().join("kes.vkey");
+    let out = run(&["keygen", "--out-skey", skey.to_str().unwrap(), "--out-vkey", vkey.to_str().unwrap()], SEED);
+    assert!(out.status.success());
+    let vk = run(&["vk", "--skey-file", "/dev/stdin"], &std::fs::read_to_string(&skey).unwrap());
+    assert_eq!(stdout(&vk), library_vk::<kes::Sum6>(), "{}", String::from_utf8_lossy(&vk.stderr));
 }

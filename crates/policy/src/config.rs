@@ -187,9 +187,12 @@ impl Policy {
         Ok(Policy { id: policy_id, profile, global, user, registry, warnings })
     }
 
+    /// Reads and parses the policy file, at most
+    /// [`bounded_read::POLICY_FILE`] bytes: a larger file is refused with
+    /// `KW_INPUT_TOO_LARGE` before it is parsed.
     pub fn load(path: &std::path::Path) -> Result<Policy, PolicyError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| PolicyError(format!("{}: {}", path.display(), e.kind())))?;
+        let text = bounded_read::read_file_to_string(path, bounded_read::POLICY_FILE)
+            .map_err(|e| PolicyError(format!("{}: {}: {e}", e.code(), path.display())))?;
         Policy::from_toml(&text)
     }
 }
@@ -239,6 +242,30 @@ daily_limit = 1000000
     fn with(from: &str, to: &str) -> Result<Policy, PolicyError> {
         assert!(EXAMPLE.contains(from), "{from}");
         Policy::from_toml(&EXAMPLE.replacen(from, to, 1))
+    }
+
+    #[test]
+    fn a_policy_file_is_read_up_to_its_limit_and_no_further() {
+        let dir = std::env::temp_dir().join(format!("policy-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Exactly the limit (padded with a comment) is read and parsed.
+        let at = dir.join("at.toml");
+        let pad = bounded_read::POLICY_FILE as usize - EXAMPLE.len() - 2;
+        std::fs::write(&at, format!("{EXAMPLE}#{}\n", "x".repeat(pad))).unwrap();
+        assert_eq!(Policy::load(&at).unwrap().id, "test-1");
+        // A 2 MiB (sparse) file and an endless device are refused with the
+        // stable code, before anything is parsed or allocated beyond the limit.
+        let big = dir.join("big.toml");
+        std::fs::write(&big, EXAMPLE).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&big).unwrap().set_len(2 << 20).unwrap();
+        for path in [big.as_path(), std::path::Path::new("/dev/zero")] {
+            let e = Policy::load(path).unwrap_err();
+            assert!(e.0.starts_with("KW_INPUT_TOO_LARGE: "), "{e}");
+            assert!(e.0.contains("1048576-byte limit") && !e.0.contains("test-1"), "{e}");
+        }
+        let e = Policy::load(&dir.join("missing.toml")).unwrap_err();
+        assert!(e.0.starts_with("KW_INPUT_UNREADABLE: "), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! A caller sends an intent as JSON (docs/policy.md, "Intent"). It is parsed
 //! strictly (unknown fields, floats, signs, leading zeros, control
-//! characters, oversized strings: all refused) and canonicalized into a
+//! characters, oversized strings, an idempotency key or correlation id that
+//! could be a secret ([`opaque_id`]): all refused) and canonicalized into a
 //! [`CanonicalIntent`]. Its canonical bytes are JSON with sorted keys and no
 //! whitespace, and its hash is SHA-256 over a domain tag and those bytes.
 //! Everything downstream (the decision, an approval, the spend ledger, the
@@ -22,8 +23,13 @@ pub use crate::solana::SolanaFields;
 pub const HASH_DOMAIN: &[u8] = b"keyward/intent/v1\0";
 /// Largest message the signer will sign for one intent.
 pub const MAX_MESSAGE: usize = 16 * 1024;
-/// Largest identifier (payee, asset, idempotency key, ...).
+/// Largest identifier (payee, asset, ...).
 pub const MAX_ID: usize = 256;
+/// Largest idempotency key or correlation id ([`opaque_id`]).
+pub const MAX_OPAQUE_ID: usize = 128;
+/// Most hex digits an idempotency key or correlation id may end in after a
+/// label (128 bits: `keyward x402 fetch` uses `x402-` and 32 hex digits).
+pub const MAX_OPAQUE_HEX: usize = 32;
 /// Largest free-text rationale, in characters.
 pub const MAX_RATIONALE: usize = 1024;
 /// The x402 schemes keyward knows. Anything else is never auto-approved.
@@ -213,6 +219,67 @@ fn ident(field: &'static str, s: &str) -> Result<String, IntentError> {
     Ok(s.to_string())
 }
 
+/// Whether `t` is a UUID in its canonical text form (8-4-4-4-12 hex digits).
+fn is_uuid(t: &str) -> bool {
+    t.len() == 36
+        && t.bytes()
+            .enumerate()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == b'-' } else { c.is_ascii_hexdigit() })
+}
+
+/// Whether `s` is a label (that the redaction filter leaves alone) and an
+/// opaque hex part: a UUID, or at most [`MAX_OPAQUE_HEX`] hex digits after a
+/// label holding a letter that is not a hex digit. The filter would redact
+/// the hex part, but at most 128 bits of hex (half an Ed25519 seed) is an
+/// identifier's nonce or digest, not a key.
+fn opaque_hex_form(s: &str) -> bool {
+    const SEPARATORS: [char; 5] = ['-', '_', ':', '.', '/'];
+    let label_ok = |label: &str| !crate::redact::contains_secret_like(label);
+    if let Some((label, uuid)) = s.len().checked_sub(36).map(|n| s.split_at(n))
+        && is_uuid(uuid)
+        && (label.is_empty() || (label.ends_with(SEPARATORS) && label_ok(label)))
+    {
+        return true;
+    }
+    let hex = s.bytes().rev().take_while(u8::is_ascii_hexdigit).count();
+    let label = &s[..s.len() - hex];
+    (1..=MAX_OPAQUE_HEX).contains(&hex)
+        && label.ends_with(SEPARATORS)
+        && label.bytes().any(|c| c.is_ascii_alphabetic() && !c.is_ascii_hexdigit())
+        && label_ok(label)
+}
+
+/// An idempotency key or correlation id: kept verbatim in the ledger and the
+/// audit log (idempotency matching needs the exact value), so it is never
+/// redacted; a value that could be a secret is refused instead. The rule:
+///
+/// * 1 to [`MAX_OPAQUE_ID`] (128) characters of `[A-Za-z0-9._:/@+=-]`;
+/// * the redaction filter ([`crate::redact`]) leaves it unchanged (no long
+///   hex, base58/base64 run or random-looking token), or it is a UUID
+///   (`8-4-4-4-12` hex digits, alone or after such a label ending in `-`,
+///   `_`, `:`, `.` or `/`), or such a label holding a letter that is not a
+///   hex digit followed by 1 to [`MAX_OPAQUE_HEX`] (32) hex digits (`x402-`
+///   and 32 hex digits, what `keyward x402 fetch` generates).
+///
+/// A 64-hex-digit digest (or anything longer) is refused: it cannot be told
+/// from an Ed25519 seed.
+pub fn opaque_id(field: &'static str, s: &str) -> Result<String, IntentError> {
+    if s.is_empty() || s.len() > MAX_OPAQUE_ID {
+        return Err(bad(field, "must be 1 to 128 characters"));
+    }
+    if !s.bytes().all(|c| c.is_ascii_alphanumeric() || b"._:/@+=-".contains(&c)) {
+        return Err(bad(field, "must be characters of [A-Za-z0-9._:/@+=-]"));
+    }
+    if crate::redact::contains_secret_like(s) && !opaque_hex_form(s) {
+        return Err(bad(
+            field,
+            "looks like a secret (long hex, base58/base64, random-looking text); use a UUID or a label \
+             and at most 32 hex digits",
+        ));
+    }
+    Ok(s.to_string())
+}
+
 /// A resource URL: `https://` or `http://`, visible ASCII, at most 2048
 /// characters. It is a claim, so it is only checked for shape.
 fn resource_url(s: &str) -> Result<String, IntentError> {
@@ -276,10 +343,26 @@ fn is_loopback_host(rest: &str) -> bool {
 }
 
 impl CanonicalIntent {
-    /// Parses and canonicalizes an intent. `now` (Unix seconds) is not used
-    /// to judge expiry here (that is a decision, `EXPIRE_TTL_REACHED`), only
-    /// to refuse an expiry so far away that it is surely a mistake.
+    /// Parses and canonicalizes an intent a caller sent. Expiry is not
+    /// judged here (that is a decision, `EXPIRE_TTL_REACHED`). The
+    /// idempotency key and correlation id must pass [`opaque_id`].
     pub fn from_json(value: &Value) -> Result<CanonicalIntent, IntentError> {
+        Self::parse(value, opaque_id)
+    }
+
+    /// Reads back an intent this signer recorded ([`CanonicalIntent::to_wire`]
+    /// in its spend ledger): as [`CanonicalIntent::from_json`], except that
+    /// the idempotency key and correlation id are only held to the older
+    /// identifier rule (1 to 256 visible ASCII characters), so that records
+    /// written before [`opaque_id`] still replay. Never for a caller's intent.
+    pub fn from_recorded_json(value: &Value) -> Result<CanonicalIntent, IntentError> {
+        Self::parse(value, ident)
+    }
+
+    fn parse(
+        value: &Value,
+        id_rule: fn(&'static str, &str) -> Result<String, IntentError>,
+    ) -> Result<CanonicalIntent, IntentError> {
         let w: WireIntent = serde_json::from_value(value.clone()).map_err(|_| {
             bad("intent", "not an intent object (known fields only, with the right types; see docs/policy.md)")
         })?;
@@ -375,12 +458,12 @@ impl CanonicalIntent {
             max_amount_atomic,
             payee,
             rationale: w.rationale,
-            idempotency_key: ident("idempotency_key", &w.idempotency_key)?,
+            idempotency_key: id_rule("idempotency_key", &w.idempotency_key)?,
             request_expiry: w.request_expiry,
             correlation_id: w
                 .correlation_id
                 .as_deref()
-                .map(|c| ident("correlation_id", c))
+                .map(|c| id_rule("correlation_id", c))
                 .transpose()?
                 .unwrap_or_default(),
             context_requires_approval: w.context_requires_approval,
@@ -582,6 +665,86 @@ mod tests {
         j["max_amount_atomic"] = json!(0);
         j.as_object_mut().unwrap().remove("x402");
         assert_eq!(CanonicalIntent::from_json(&j).unwrap_err().field, "solana", "a plain signature has no transaction");
+    }
+
+    #[test]
+    fn idempotency_keys_and_correlation_ids_that_could_be_secrets_are_refused() {
+        // What `keyward x402 fetch` generates (crates/cli/src/x402_cmd.rs,
+        // fresh_idempotency_key): `x402-` and 16 bytes of a SHA-256, in hex.
+        let digest = Sha256::digest(b"keyward/x402-fetch/v1\0 GET https://api.example/ agent-hot nonce");
+        let cli_key = format!("x402-{}", crate::hex(&digest[..16]));
+        assert!(crate::redact::contains_secret_like(&cli_key), "the filter alone would refuse it");
+        let accepted = [
+            cli_key.as_str(),
+            "job-1",
+            "trace-1",
+            "rt010-new",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "550E8400-E29B-41D4-A716-446655440000",
+            "order:550e8400-e29b-41d4-a716-446655440000",
+            "tenant/acme/job-7",
+            "agent@example.com",
+            "2026-05-01T12:30:45Z",
+            "a+b=c.d",
+            "job_1",
+            "job:ffff",
+            &"k".repeat(128),
+        ];
+        let refused = [
+            ("", "must be 1 to 128 characters"),
+            (&"k".repeat(129), "must be 1 to 128 characters"),
+            ("job 1", "must be characters of [A-Za-z0-9._:/@+=-]"),
+            ("job#1", "must be characters of [A-Za-z0-9._:/@+=-]"),
+            ("ключ", "must be characters of [A-Za-z0-9._:/@+=-]"),
+            // An Ed25519 seed in hex, alone or behind a label.
+            ("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", "looks like a secret"),
+            ("x402-9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", "looks like a secret"),
+            // 33 hex digits is more than the label form allows; 16 bare ones
+            // are a 64-bit secret, and hex labels do not make a label.
+            ("x402-9d61b19deffd5a60ba844af492ec2cc44", "looks like a secret"),
+            ("9d61b19deffd5a60", "looks like a secret"),
+            ("deadbeef-9d61b19deffd5a60ba844af492ec2cc4", "looks like a secret"),
+            // A secret-looking label in front of a UUID.
+            ("9d61b19deffd5a60ba844af4-550e8400-e29b-41d4-a716-446655440000", "looks like a secret"),
+            ("4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T", "looks like a secret"),
+            ("nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=", "looks like a secret"),
+            ("de:ad:be:ef:9d:61:b1:9d:ef:fd:5a:60:ba:84:4a:f4", "looks like a secret"),
+        ];
+        for field in ["idempotency_key", "correlation_id"] {
+            for ok in accepted {
+                let mut j = sample();
+                j[field] = json!(ok);
+                let i = CanonicalIntent::from_json(&j).unwrap_or_else(|e| panic!("{field} = {ok}: {e}"));
+                let kept = if field == "idempotency_key" { &i.idempotency_key } else { &i.correlation_id };
+                assert_eq!(kept, ok, "kept verbatim");
+            }
+            for (value, why) in &refused {
+                let mut j = sample();
+                j[field] = json!(value);
+                let e = CanonicalIntent::from_json(&j).unwrap_err();
+                assert_eq!(e.field, field, "{value}");
+                assert!(e.why.starts_with(why), "{field} = {value}: {}", e.why);
+                let text = e.to_string();
+                assert!(text.starts_with("DENY_INVALID_X402_INTENT: "), "{text}");
+                assert!(value.is_empty() || !text.contains(*value), "the value is never echoed: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn recorded_intents_from_before_the_identifier_rule_still_replay() {
+        let mut j = sample();
+        j["idempotency_key"] = json!("job#1");
+        j["correlation_id"] = json!("9d61b19deffd5a60ba844af492ec2cc4");
+        assert_eq!(CanonicalIntent::from_json(&j).unwrap_err().field, "idempotency_key");
+        let recorded = CanonicalIntent::from_recorded_json(&j).unwrap();
+        assert_eq!(
+            (recorded.idempotency_key.as_str(), recorded.correlation_id.as_str()),
+            ("job#1", j["correlation_id"].as_str().unwrap())
+        );
+        // Everything else is held to the same rules.
+        j["payee"] = json!("pay ee");
+        assert_eq!(CanonicalIntent::from_recorded_json(&j).unwrap_err().field, "payee");
     }
 
     #[test]

@@ -13,8 +13,12 @@
 //! * [`solana`]: the network/asset registry and [`solana::bind`], which
 //!   turns a payment intent into the exact transaction the signer signs.
 //! * [`redact`]: the filter that keeps secrets out of free-text fields.
-//! * [`audit`]: the hash-chained audit-log format and its verifier, shared by
-//!   the daemon that writes it and the CLI that checks it.
+//! * [`strict_json`]: JSON parsing that refuses duplicate keys, deep nesting
+//!   and oversized input (for intents and IPC request bodies).
+//! * [`journal`]: the signed, hash-chained, TPM-anchored format of the audit
+//!   log and the spend ledger and its verifier, shared by the daemon that
+//!   writes them and the CLI that checks them; [`audit`] reads a request's
+//!   records.
 #![forbid(unsafe_code)]
 
 pub mod audit;
@@ -22,8 +26,10 @@ pub mod codes;
 pub mod config;
 pub mod decide;
 pub mod intent;
+pub mod journal;
 pub mod redact;
 pub mod solana;
+pub mod strict_json;
 
 pub use codes::{Layer, Outcome, ReasonCode};
 pub use config::{Policy, PolicyError};

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// Catalogue version; bump it whenever a row changes.
-pub const CATALOGUE_VERSION: &str = "2026-12-01.1";
+pub const CATALOGUE_VERSION: &str = "2026-12-01.2";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Severity {
@@ -55,7 +55,7 @@ use Severity::{Critical, High, Medium};
 
 /// Seed 002's eighteen rows, then rows appended by keyward (append-only:
 /// an id is never reused or renumbered).
-pub const CATALOGUE: [ScenarioSpec; 24] = [
+pub const CATALOGUE: [ScenarioSpec; 34] = [
     row(
         "RT-001",
         Critical,
@@ -244,6 +244,88 @@ pub const CATALOGUE: [ScenarioSpec; 24] = [
         "Pay once: no second signature, the second challenge is refused",
         "Signature count + facilitator settlements + client exit status",
     ),
+    // Appended for issue 14 (tamper-evident journals, a signer no local
+    // user can starve). IDs are append-only.
+    row(
+        "RT-025",
+        Critical,
+        "Spend ledger reset offline",
+        "With keywardd stopped, empty, delete, edit or cut ledger.jsonl to forget the day's spend",
+        "Start refused (KW_LEDGER_TRUNCATED / KW_LEDGER_TAMPERED); the intact ledger starts and the cap holds",
+        "Start exit status + stderr code per attack + spend after restart",
+    ),
+    row(
+        "RT-026",
+        Critical,
+        "Audit log cut, deleted or rewritten",
+        "Cut whole records (the stopped record too), empty or delete the log, or rewrite it with recomputed hashes",
+        "keyward audit verify and the start both refuse (KW_AUDIT_TRUNCATED / KW_AUDIT_CHAIN_BROKEN)",
+        "Verifier JSON + start exit status per attack",
+    ),
+    row(
+        "RT-027",
+        High,
+        "Journals rolled back to an older copy",
+        "Restore an older, authentic ledger, audit log and anchor together",
+        "Start refused with KW_ANCHOR_ROLLED_BACK (the TPM counter moved on)",
+        "Start exit status + stderr code",
+    ),
+    row(
+        "RT-028",
+        High,
+        "One peer takes every session",
+        "An agent opens sessions until refused and keeps them alive",
+        "The agent is stopped at its quota (IPC_PEER_QUOTA); admin and approver still get sessions and answers",
+        "Session counts + alert codes + admin ping result",
+    ),
+    row(
+        "RT-029",
+        High,
+        "Refusal flood fills the disk",
+        "A uid without a rule connects thousands of times",
+        "Refusals are aggregated: a bounded number of audit records carry the full count",
+        "Audit growth + summary counts",
+    ),
+    row(
+        "RT-030",
+        Critical,
+        "Signature answered before its audit record is durable",
+        "Make the audit write fail (file-size limit, full disk) between a payment's decision and its signed record",
+        "No signature is answered; no torn record; the daemon heals when writes succeed again",
+        "Client answers + audit log tail + verifier",
+    ),
+    row(
+        "RT-031",
+        High,
+        "Key reaper stopped",
+        "SIGSTOP/SIGCONT the signer (or attach a tracer) to kill its key-reaper thread",
+        "The reaper survives and keeps wiping keys; a dead background thread stops signing",
+        "Lifetimes in status + audit + stderr",
+    ),
+    row(
+        "RT-032",
+        High,
+        "Socket directory owned by another user",
+        "Pre-create the socket directory as another user, or place the socket in a shared sticky directory",
+        "Start refused (KW_SOCKET_DIR_UNSAFE); the directory is left unchanged",
+        "Start exit status + directory mode/owner before and after",
+    ),
+    row(
+        "RT-033",
+        Medium,
+        "Secrets through free-text fields",
+        "Put a keypair byte array, a mnemonic, split hex or a secret-looking idempotency key in an intent",
+        "Free text is redacted before it is recorded; a secret-looking identifier is refused at intake",
+        "Audit and ledger records + refusal code",
+    ),
+    row(
+        "RT-034",
+        Medium,
+        "Ambiguous requests",
+        "Send an intent with duplicate JSON keys, or requests with unknown fields",
+        "Refused with a stable code; nothing decided on an ambiguous reading",
+        "Answer codes + audit",
+    ),
 ];
 
 /// The catalogue row for `id`.
@@ -348,7 +430,8 @@ mod tests {
             critical,
             [
                 "RT-001", "RT-003", "RT-004", "RT-005", "RT-006", "RT-007", "RT-011", "RT-012", "RT-013", "RT-014",
-                "RT-017", "RT-019", "RT-020", "RT-021", "RT-022", "RT-023", "RT-024"
+                "RT-017", "RT-019", "RT-020", "RT-021", "RT-022", "RT-023", "RT-024", "RT-025", "RT-026",
+                "RT-027", "RT-028", "RT-029", "RT-030", "RT-031", "RT-032", "RT-033", "RT-034"
             ]
         );
         assert_eq!(spec("RT-016").unwrap().severity, Medium);

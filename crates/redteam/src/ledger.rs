@@ -1,12 +1,15 @@
 //! Running the catalogue and judging each scenario.
 //!
-//! Every catalogue ID gets exactly one result. An implemented scenario runs
-//! its attack through a [`Probe`] that records each check it made; the ledger
-//! accepts a `PASS` only if at least one check was recorded and every check
-//! held, so a scenario cannot pass without having attacked anything. A
-//! scenario that is not implemented is `FAIL` with reason `not implemented`,
-//! never `PASS`; it becomes `SKIP` only under an active waiver, and Critical
-//! scenarios cannot be waived.
+//! Every catalogue ID gets exactly one result. An implemented scenario
+//! declares up front the checks it makes ([`Scenario::checks`]), then runs
+//! its attack through a [`Probe`] that records each check as it is made. The
+//! ledger accepts a `PASS` only if every declared check ran and held and no
+//! other check was recorded: a scenario that returns early (its set-up
+//! failed, a step went wrong) is `FAIL` with `check X never ran`, whatever
+//! passed before it, so a scenario cannot pass without having made its whole
+//! attack. A scenario that is not implemented is `FAIL` with reason `not
+//! implemented`, never `PASS`; it becomes `SKIP` only under an active waiver,
+//! and Critical scenarios cannot be waived.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -72,6 +75,11 @@ impl Probe {
 pub trait Scenario {
     /// The catalogue ID this scenario implements.
     fn id(&self) -> &'static str;
+    /// The name of every check [`Scenario::run`] records when it makes its
+    /// whole attack, each once in this list (a check may be recorded more
+    /// than once; every record must hold). The scenario passes only if each
+    /// of them ran and held, and it recorded no other.
+    fn checks(&self) -> &'static [&'static str];
     /// Runs the attack, recording every check on `probe`. Returns a one-line
     /// reason (what was attempted and how it was refused, or what went wrong).
     fn run(&self, probe: &mut Probe) -> String;
@@ -86,6 +94,8 @@ pub struct ScenarioResult {
     pub reason: String,
     pub implemented: bool,
     pub waiver_id: Option<String>,
+    /// The checks the scenario declared (empty when not implemented).
+    pub declared_checks: Vec<&'static str>,
     pub checks: Vec<Check>,
     pub started: String,
     pub finished: String,
@@ -194,6 +204,7 @@ fn judge(
         reason,
         implemented: implementation.is_some(),
         waiver_id,
+        declared_checks: implementation.map(|s| s.checks().to_vec()).unwrap_or_default(),
         checks,
         started,
         finished: now_rfc3339(),
@@ -208,15 +219,39 @@ fn attack(spec: &ScenarioSpec, scenario: &dyn Scenario, scratch: &Path) -> (Stat
     let mut probe = Probe { workdir, checks: Vec::new() };
     let outcome = catch_unwind(AssertUnwindSafe(|| scenario.run(&mut probe)));
     let checks = probe.checks;
-    match outcome {
-        Err(_) => (Status::Fail, "scenario panicked before completing its attack".to_string(), checks),
-        Ok(reason) if checks.is_empty() => {
-            (Status::Fail, format!("no check was recorded, so nothing was attacked: {reason}"), checks)
-        }
-        Ok(reason) => match checks.iter().find(|c| !c.passed) {
-            Some(c) => (Status::Fail, format!("check {} did not hold: {}", c.name, c.evidence), checks),
-            None => (Status::Pass, reason, checks),
-        },
+    let verdict = match outcome {
+        Err(_) => Err("scenario panicked before completing its attack".to_string()),
+        Ok(reason) => judge_checks(scenario.checks(), &checks, reason),
+    };
+    match verdict {
+        Ok(reason) => (Status::Pass, reason, checks),
+        Err(why) => (Status::Fail, why, checks),
+    }
+}
+
+/// The verdict on what a scenario recorded against what it declared:
+/// `Ok(reason)` only when every declared check ran and held and nothing
+/// else was recorded; otherwise `Err` with the first thing wrong, in this
+/// order: no or duplicate declarations, an undeclared check, a check that
+/// did not hold, a declared check that never ran.
+fn judge_checks(declared: &[&str], recorded: &[Check], reason: String) -> Result<String, String> {
+    if declared.is_empty() {
+        return Err(format!("the scenario declares no checks, so nothing can be judged: {reason}"));
+    }
+    if let Some((i, d)) = declared.iter().enumerate().find(|(i, d)| declared[..*i].contains(d)) {
+        return Err(format!("check {d} is declared twice (at {i}): {reason}"));
+    }
+    if let Some(c) = recorded.iter().find(|c| !declared.contains(&c.name.as_str())) {
+        return Err(format!("check {} was not declared (a scenario declares every check it makes)", c.name));
+    }
+    if let Some(c) = recorded.iter().find(|c| !c.passed) {
+        return Err(format!("check {} did not hold: {}", c.name, c.evidence));
+    }
+    let missing: Vec<&str> = declared.iter().copied().filter(|d| !recorded.iter().any(|c| c.name == *d)).collect();
+    match missing.as_slice() {
+        [] => Ok(reason),
+        [one] => Err(format!("check {one} never ran: {reason}")),
+        [first, rest @ ..] => Err(format!("check {first} never ran (and {} more): {reason}", rest.len())),
     }
 }
 
@@ -227,10 +262,15 @@ mod tests {
 
     /// Ledger-logic doubles: they exercise how results are judged, and make no
     /// claim about any component.
+    /// Declares `c0..cN` for N results and records them.
     struct Recorded(&'static str, Vec<bool>);
+    const NAMES: [&str; 4] = ["c0", "c1", "c2", "c3"];
     impl Scenario for Recorded {
         fn id(&self) -> &'static str {
             self.0
+        }
+        fn checks(&self) -> &'static [&'static str] {
+            &NAMES[..self.1.len()]
         }
         fn run(&self, probe: &mut Probe) -> String {
             for (i, ok) in self.1.iter().enumerate() {
@@ -243,6 +283,9 @@ mod tests {
     impl Scenario for Panics {
         fn id(&self) -> &'static str {
             "RT-018"
+        }
+        fn checks(&self) -> &'static [&'static str] {
+            &["c0"]
         }
         fn run(&self, _: &mut Probe) -> String {
             panic!("boom")
@@ -276,7 +319,7 @@ mod tests {
         assert_eq!(report.result("RT-004").unwrap().status, Status::Pass);
         let no_checks = report.result("RT-005").unwrap();
         assert_eq!(no_checks.status, Status::Fail);
-        assert!(no_checks.reason.starts_with("no check was recorded"));
+        assert!(no_checks.reason.starts_with("the scenario declares no checks"), "{}", no_checks.reason);
         assert_eq!(report.result("RT-006").unwrap().status, Status::Fail);
         assert!(report.result("RT-018").unwrap().reason.contains("panicked"));
         let failed: Vec<&str> = report.implemented_failures().iter().map(|r| r.id).collect();

@@ -2,8 +2,10 @@
 //! the real components, judged strictly, and written out as CI evidence.
 //!
 //! * [`catalogue`]: the scenario IDs, severities and texts, and the BUF → RT map.
-//! * [`ledger`]: runs scenarios and judges them. A `PASS` requires recorded
-//!   checks that all held; an unimplemented scenario is `FAIL`; `SKIP` needs a waiver.
+//! * [`ledger`]: runs scenarios and judges them. A `PASS` requires that every
+//!   check the scenario declared ran and held, and no other was recorded (a
+//!   scenario that stops early fails); an unimplemented scenario is `FAIL`;
+//!   `SKIP` needs a waiver.
 //! * [`waivers`]: the waiver file and its rules (Critical is never waivable).
 //! * [`artifacts`]: the evidence files.
 //! * [`scenarios`]: the attacks themselves.

@@ -30,7 +30,7 @@ fn json(path: &Path) -> Value {
 }
 
 fn ids() -> Vec<String> {
-    (1..=24).map(|i| format!("RT-{i:03}")).collect()
+    (1..=34).map(|i| format!("RT-{i:03}")).collect()
 }
 
 #[test]
@@ -76,12 +76,12 @@ fn writes_all_artifacts_with_every_id_and_a_critical_fail_fails_overall() {
     assert!(events.iter().all(|e| e["ts"].as_str().is_some_and(|t| t.contains('T'))), "every event timestamped");
     let result_ids: Vec<&str> =
         events.iter().filter(|e| e["event"] == "result").map(|e| e["id"].as_str().unwrap()).collect();
-    assert_eq!(result_ids.len(), 24);
+    assert_eq!(result_ids.len(), 34);
     assert_eq!(events.last().unwrap()["overall"], "FAIL");
 
     let junit = std::fs::read_to_string(out.join("redteam-junit.xml")).unwrap();
-    assert_eq!(junit.matches("<testcase ").count(), 24);
-    assert!(junit.contains(r#"tests="24""#));
+    assert_eq!(junit.matches("<testcase ").count(), 34);
+    assert!(junit.contains(r#"tests="34""#));
     assert_eq!(junit.matches("<failure ").count(), results.iter().filter(|r| r["status"] == "FAIL").count());
 
     let coverage = json(&out.join("redteam-coverage.json"));

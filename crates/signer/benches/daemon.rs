@@ -12,6 +12,16 @@
 //! 1, 16 and 64 concurrent clients (p50, p99, requests per second), and the
 //! daemon's resident memory idle after start-up and after the load.
 //!
+//! Availability (issue 14), on a daemon with the production session quota,
+//! peers being this binary re-executed as unprivileged uids:
+//!
+//! * **admin ping while one agent holds its full quota** vs **admin ping
+//!   idle**: connect, handshake and `ping` as the admin (p50, p99);
+//! * **refusal flood: 4 clients**: four uids without a `[[peer]]` rule
+//!   connecting in a loop: refusals per second, audit records written per
+//!   second and audit bytes per hour (refusals are counted into summary
+//!   records), against one record per refusal as before.
+//!
 //! `cargo bench -p signer --bench daemon` runs the full measurement (release
 //! builds of the bench and of `keywardd`); under `cargo test --benches` it
 //! runs a few requests of each kind so that the code cannot rot.
@@ -22,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use daemon_harness::{Daemon, Options};
+use daemon_harness::{AsUser, Daemon, Options};
 use ipc::api::{Request, Response, parse_request};
 use ipc::client::Client;
 use ipc::frame::{MAX_FRAME, read_frame, write_frame};
@@ -175,7 +185,119 @@ fn rss_kib(pid: u32) -> u64 {
 type Session = (Client, Vec<u8>);
 type Plain = (UnixStream, Vec<u8>);
 
+/// The environment variable that makes this binary a peer child.
+const PEER: &str = "KW_BENCH_PEER";
+const NOGROUP: u32 = 65534;
+const AGENT: u32 = 65520;
+/// Uids without a `[[peer]]` rule, one per flooding client.
+const STRANGERS: [u32; 4] = [65500, 65501, 65502, 65503];
+
+/// A peer child: `hold:N` opens N sessions, prints `HELD n` and holds
+/// them until stdin closes; `flood_for:MS` connects in a loop for MS
+/// milliseconds, reading each refusal, and prints `FLOOD n`.
+fn peer_child(mode: &str) {
+    let socket = PathBuf::from(std::env::var("KW_BENCH_SOCKET").unwrap());
+    let (what, n) = mode.split_once(':').unwrap();
+    let n: u64 = n.parse().unwrap();
+    if what == "hold" {
+        let pin = ipc::client::read_pin(Path::new(&std::env::var("KW_BENCH_PIN").unwrap())).unwrap();
+        let held: Vec<Client> = (0..n)
+            .map_while(|_| Client::connect(&socket, pin, ipc::Suite::XChaCha20Poly1305, Duration::from_secs(60)).ok())
+            .collect();
+        println!("HELD {}", held.len());
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    } else {
+        let start = Instant::now();
+        let mut count = 0u64;
+        while start.elapsed() < Duration::from_millis(n) {
+            let mut s = UnixStream::connect(&socket).unwrap();
+            let _ = read_frame(&mut s, MAX_FRAME);
+            count += 1;
+        }
+        println!("FLOOD {count}");
+    }
+}
+
+fn as_peer(d: &Daemon, uid: u32, mode: &str) -> AsUser {
+    let (socket, pin) = (d.socket.display().to_string(), d.pin_file.display().to_string());
+    let envs = [(PEER, mode), ("KW_BENCH_SOCKET", socket.as_str()), ("KW_BENCH_PIN", pin.as_str())];
+    AsUser::spawn(uid, NOGROUP, &[], &envs).expect("spawn a peer")
+}
+
+/// Connect, handshake and `ping` as the admin, `n` times.
+fn admin_pings(d: &Daemon, n: usize) -> Figures {
+    let start = Instant::now();
+    let lat = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let mut c = d.client().unwrap();
+            assert!(matches!(c.call(&Request::Ping), Ok(Response::Pong { .. })));
+            let e = t.elapsed();
+            c.close().unwrap();
+            e
+        })
+        .collect();
+    figures(lat, start.elapsed())
+}
+
+fn availability(full: bool) {
+    let scale = |n: usize| if full { n } else { 3 };
+    let peers = format!("[[peer]]\nuid = 0\nrole = \"admin\"\n[[peer]]\nuid = {AGENT}\nrole = \"agent\"\n");
+    let options = Options {
+        daemon: format!("socket_group = {NOGROUP}"),
+        peers,
+        max_sessions_per_uid: None,
+        ..Options::default()
+    };
+    let d = Daemon::start(Path::new(KEYWARDD), &options);
+    admin_pings(&d, scale(50)); // warm-up
+    let idle = admin_pings(&d, scale(500));
+    let mut agent = as_peer(&d, AGENT, "hold:16");
+    assert_eq!(agent.next("HELD ").as_deref(), Some("16"), "{}", agent.stderr_text());
+    let busy = admin_pings(&d, scale(500));
+    println!("admin connect + handshake + ping (production quota 16 per uid):      p50 us   p99 us");
+    println!("  admin ping idle                                          {:>8.1} {:>8.1}", idle.p50_us, idle.p99_us);
+    println!("  admin ping while one agent holds its full quota (16)     {:>8.1} {:>8.1}", busy.p50_us, busy.p99_us);
+    agent.finish().unwrap();
+    // The agent's sessions are closed (and audited) before the flood.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.events("session_closed").iter().filter(|e| e["uid"] == AGENT).count() < 16 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Refusal flood: four unmapped uids connecting in a loop.
+    let flood_ms = if full { 20_500 } else { 300 };
+    let size = |d: &Daemon| std::fs::metadata(&d.audit_log).map_or(0, |m| m.len());
+    let (records0, bytes0) = (d.audit().len(), size(&d));
+    let started = Instant::now();
+    let mut clients: Vec<AsUser> =
+        STRANGERS.iter().map(|&uid| as_peer(&d, uid, &format!("flood_for:{flood_ms}"))).collect();
+    let refusals: u64 = clients.iter_mut().map(|c| c.next("FLOOD ").unwrap().parse::<u64>().unwrap()).sum();
+    let secs = started.elapsed().as_secs_f64();
+    let (records, bytes) = (d.audit().len() - records0, size(&d) - bytes0);
+    // What one record per refusal used to cost: the size of the first ones.
+    let first: Vec<String> = std::fs::read_to_string(&d.audit_log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"peer_rejected\""))
+        .map(str::to_owned)
+        .collect();
+    let per_record = first.iter().map(|l| l.len() + 1).sum::<usize>() as f64 / first.len().max(1) as f64;
+    println!(
+        "refusal flood: 4 clients: {:.0} refusals/s over {secs:.1} s; audit: {records} records ({:.2} records/s), \
+         {bytes} bytes ({:.2} MB/hour); one record per refusal would be {:.0} records/s, {:.0} MB/hour",
+        refusals as f64 / secs,
+        records as f64 / secs,
+        bytes as f64 / secs * 3600.0 / 1e6,
+        refusals as f64 / secs,
+        refusals as f64 / secs * per_record * 3600.0 / 1e6
+    );
+}
+
 fn main() {
+    if let Ok(mode) = std::env::var(PEER) {
+        return peer_child(&mode);
+    }
     let full = std::env::args().any(|a| a == "--bench");
     let scale = |n: usize| if full { n } else { 3 };
     let daemon = Daemon::start(Path::new(KEYWARDD), &Options::default());
@@ -280,4 +402,6 @@ fn main() {
     if let Some((_, _, agent_pid)) = agent {
         let _ = Command::new("kill").arg(agent_pid.to_string()).status();
     }
+    drop(daemon);
+    availability(full);
 }

@@ -82,7 +82,7 @@ impl CapturedEnv {
 }
 
 /// Largest legacy file considered (a Sum6 envelope is about 1.3 KiB).
-const MAX_LEGACY_FILE: u64 = 64 * 1024;
+const MAX_LEGACY_FILE: u64 = bounded_read::KEY_ENVELOPE_FILE;
 
 fn sanitise(stem: &str) -> String {
     stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(100).collect()
@@ -96,9 +96,11 @@ fn read_locked(path: &Path) -> Result<MLockedBytes, String> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| format!("cannot open ({})", e.kind()))?;
+    // Only regular files reach here (`discover`), and `read_exact` never
+    // reads past the size checked: at most the limit is ever read.
     let len = f.metadata().map_err(|e| format!("cannot stat ({})", e.kind()))?.len();
     if len > MAX_LEGACY_FILE {
-        return Err("too large to be a key file".into());
+        return Err(format!("KW_INPUT_TOO_LARGE: larger than the {MAX_LEGACY_FILE}-byte limit of a key file"));
     }
     let mut buf = MLockedBytes::new(len as usize).map_err(|e| e.code().to_string())?;
     f.read_exact(buf.as_mut_slice()).map_err(|e| format!("cannot read ({})", e.kind()))?;

@@ -90,6 +90,9 @@ pub enum MigrateError {
         name: String,
     },
     Journal(std::io::ErrorKind),
+    /// The journal is larger than [`bounded_read::MIGRATION_JOURNAL`] or
+    /// not text: refused before it is parsed.
+    JournalInput(bounded_read::ReadError),
 }
 
 impl MigrateError {
@@ -99,6 +102,7 @@ impl MigrateError {
             MigrateError::Remove { .. } => "MIGRATE_REMOVE_FAILED",
             MigrateError::VerifyMismatch { .. } => "MIGRATE_VERIFY_MISMATCH",
             MigrateError::Journal(_) => "MIGRATE_JOURNAL_IO",
+            MigrateError::JournalInput(e) => e.code(),
         }
     }
 }
@@ -114,6 +118,7 @@ impl std::fmt::Display for MigrateError {
                 write!(f, "MIGRATE_VERIFY_MISMATCH: {name} read back differently; legacy copy kept")
             }
             MigrateError::Journal(k) => write!(f, "MIGRATE_JOURNAL_IO: cannot write the journal ({k})"),
+            MigrateError::JournalInput(e) => write!(f, "{}: the migration journal is {e}", e.code()),
         }
     }
 }
@@ -133,10 +138,11 @@ struct Journal {
 impl Journal {
     fn open(dir: &Path) -> Result<Journal, MigrateError> {
         let path = dir.join(JOURNAL);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match bounded_read::read_file_to_string(&path, bounded_read::MIGRATION_JOURNAL) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(MigrateError::Journal(e.kind())),
+            Err(bounded_read::ReadError::Unreadable { kind: std::io::ErrorKind::NotFound }) => String::new(),
+            Err(bounded_read::ReadError::Unreadable { kind }) => return Err(MigrateError::Journal(kind)),
+            Err(e) => return Err(MigrateError::JournalInput(e)),
         };
         let mut verified = Vec::new();
         // A torn last line (crash mid-append) is ignored: it never reached
@@ -312,5 +318,23 @@ fn migrate_one(
             Ok(if resumed { Outcome::Resumed } else { Outcome::Migrated })
         }
         Source::Env(_) => Ok(Outcome::SealedUnsetVariable),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_journal_is_read_up_to_its_limit_and_no_further() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Journal::open(dir.path()).unwrap().verified.is_empty(), "no journal yet: nothing verified");
+        std::fs::write(dir.path().join(JOURNAL), "verified\tfile:/a\nverified\tfile:/b\nremoved\tfile:/a\n").unwrap();
+        assert_eq!(Journal::open(dir.path()).unwrap().verified, ["file:/b"]);
+        let f = std::fs::OpenOptions::new().write(true).open(dir.path().join(JOURNAL)).unwrap();
+        f.set_len(bounded_read::MIGRATION_JOURNAL + 1).unwrap();
+        let e = Journal::open(dir.path()).err().expect("a journal past its limit is refused");
+        assert_eq!(e.code(), "KW_INPUT_TOO_LARGE");
+        assert!(e.to_string().starts_with("KW_INPUT_TOO_LARGE: the migration journal is larger than"), "{e}");
     }
 }

@@ -27,9 +27,9 @@ pub enum Target<'a> {
 }
 
 /// Largest key file read (a hex seed and some whitespace).
-const MAX_KEY_FILE: usize = 4096;
-/// Largest proof read.
-const MAX_PROOF: u64 = 16 << 20;
+const MAX_KEY_FILE: usize = bounded_read::SEED_FILE as usize;
+// The refusal below names the limit in a static message.
+const _: () = assert!(MAX_KEY_FILE == 4096);
 
 fn fail(code: &str, message: &str) -> ExitCode {
     eprintln!("keywardd: {code}: {message}");
@@ -52,7 +52,7 @@ fn read_key_file(path: &Path) -> Result<MLockedBytes, (&'static str, &'static st
             Ok(k) => {
                 n += k;
                 if n > MAX_KEY_FILE {
-                    return Err(("KW_KEY_FILE_MALFORMED", "the key file is not a 64-digit hex Ed25519 seed"));
+                    return Err(("KW_INPUT_TOO_LARGE", "the key file is larger than the 4096-byte limit"));
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -95,10 +95,10 @@ pub fn run(key_file: &Path, target: Target<'_>) -> ExitCode {
     let message_for = |pk: &[u8; 32]| -> Result<Vec<u8>, (String, String)> {
         match &target {
             Target::Proof(path) => {
-                let mut bytes = Vec::new();
-                std::fs::File::open(path)
-                    .and_then(|f| f.take(MAX_PROOF + 1).read_to_end(&mut bytes))
-                    .map_err(|_| ("PROOF_UNREADABLE".into(), "the proof cannot be read".into()))?;
+                let bytes = bounded_read::read_file(path, bounded_read::DOCUMENT_FILE).map_err(|e| match e {
+                    bounded_read::ReadError::TooLarge { .. } => (e.code().to_string(), format!("the proof is {e}")),
+                    _ => ("PROOF_UNREADABLE".into(), "the proof cannot be read".into()),
+                })?;
                 let doc = bundle::json::parse(&bytes)
                     .map_err(|_| ("PROOF_MALFORMED".to_string(), "the proof is not valid JSON".to_string()))?;
                 bundle::proof::message_to_sign(&doc).map_err(|e| (e.code.to_string(), e.message.to_string()))
@@ -163,5 +163,17 @@ mod tests {
         let mut with_space = [b'0'; 64];
         with_space[10] = b' ';
         assert!(decode_seed(&with_space).is_none());
+    }
+
+    #[test]
+    fn key_files_past_their_limit_are_refused_with_the_stable_code() {
+        assert_eq!(read_key_file(Path::new("/dev/zero")).unwrap_err().0, "KW_INPUT_TOO_LARGE");
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("seed.hex");
+        let seed = "00".repeat(32);
+        std::fs::write(&at, format!("{seed}{}", " ".repeat(MAX_KEY_FILE - 64))).unwrap();
+        assert!(decode_seed(read_key_file(&at).unwrap().as_slice()).is_some(), "exactly the limit is read");
+        std::fs::write(&at, format!("{seed}{}", " ".repeat(MAX_KEY_FILE - 63))).unwrap();
+        assert_eq!(read_key_file(&at).unwrap_err().0, "KW_INPUT_TOO_LARGE");
     }
 }

@@ -138,6 +138,19 @@ fn parse_kind(k: &str) -> Result<SecretKind, VaultError> {
     }
 }
 
+/// What a secret of `kind` must look like before it is sealed. An
+/// `ed25519-seed` is exactly 32 raw bytes: anything else (a 64-byte Solana
+/// keypair, the seed in hex, a trailing newline) would be sealed as a seed
+/// and fail, or sign with another key, when it is used.
+fn check_secret_shape(kind: SecretKind, secret: &[u8]) -> Result<(), VaultError> {
+    if kind == SecretKind::Ed25519Seed && secret.len() != 32 {
+        return Err(VaultError::PolicyDenied {
+            why: "an ed25519-seed is exactly 32 raw bytes (a 64-byte Solana keypair holds the seed in its first 32)",
+        });
+    }
+    Ok(())
+}
+
 pub fn run_vault(opts: &VaultOptions, cmd: &VaultCommand) -> ExitCode {
     match vault_command(opts, cmd) {
         Ok(()) => ExitCode::SUCCESS,
@@ -189,6 +202,7 @@ fn vault_command(opts: &VaultOptions, cmd: &VaultCommand) -> Result<(), VaultErr
             if secret.is_empty() {
                 return Err(VaultError::PolicyDenied { why: "no secret on stdin" });
             }
+            check_secret_shape(kind, secret.expose())?;
             let mut v = Vault::open(config)?;
             v.put(name, kind, secret.expose())?;
             let epoch = v.get(name)?.epoch;
@@ -267,7 +281,8 @@ impl Mode0600 for std::fs::OpenOptions {
 fn read_recovery_key(path: &Path) -> Result<RecoveryKey, VaultError> {
     let mut f =
         std::fs::OpenOptions::new().read(true).mode_0600().open(path).map_err(|e| VaultError::Io { kind: e.kind() })?;
-    let text = secmem::SecretBytes::read_to_end(&mut f as &mut dyn Read, 4096)?;
+    // A secret: read into locked memory (over the limit: `SECMEM_TOO_LONG`).
+    let text = secmem::SecretBytes::read_to_end(&mut f as &mut dyn Read, bounded_read::RECOVERY_KEY_FILE as usize)?;
     RecoveryKey::from_text(text.expose())
 }
 
@@ -308,5 +323,27 @@ pub fn run_migrate(opts: &VaultOptions, args: &MigrateArgs, env: CapturedEnv) ->
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ed25519_seed_is_exactly_32_bytes() {
+        let seed = [0x5au8; 64];
+        assert!(check_secret_shape(SecretKind::Ed25519Seed, &seed[..32]).is_ok());
+        for len in [1, 31, 33, 64, 65] {
+            let e = check_secret_shape(SecretKind::Ed25519Seed, &seed.repeat(2)[..len]).unwrap_err();
+            assert_eq!(e.code(), "DENY_USER_POLICY", "{len} bytes");
+            let text = e.to_string();
+            assert!(text.starts_with("DENY_USER_POLICY: an ed25519-seed is exactly 32 raw bytes"), "{text}");
+            assert!(!text.contains("5a") && !text.contains("Z"), "no secret byte in the message: {text}");
+        }
+        // The other kinds are not held to 32 bytes here.
+        for kind in [SecretKind::Opaque, SecretKind::KesSum6SigningKey] {
+            assert!(check_secret_shape(kind, &seed[..7]).is_ok());
+        }
     }
 }

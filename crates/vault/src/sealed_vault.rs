@@ -30,7 +30,7 @@ use crate::hierarchy::{unwrap_dek, wrap_dek};
 use crate::manifest::{Entry, KeyId, MacKey, Manifest, Meta, Op, Pending};
 use crate::recovery::{RecoveryKey, unwrap_with_recovery, wrap_to_recipient};
 use crate::store::BlobStore;
-use crate::tpm::{EPOCH_COUNTER_INDEX, Kek, SealedKek, TpmConfig, TpmFailure, TpmKekProvider};
+use crate::tpm::{ANCHOR_COUNTER_INDEX, EPOCH_COUNTER_INDEX, Kek, SealedKek, TpmConfig, TpmFailure, TpmKekProvider};
 
 const MANIFEST: &str = "manifest";
 const SECRETS: &str = "secrets";
@@ -45,11 +45,21 @@ pub struct VaultConfig {
     pub cipher: CipherPolicy,
     /// The TPM NV index of the epoch counter.
     pub counter_index: u32,
+    /// The TPM NV index of the journal anchor counter (the signer's spend
+    /// ledger and audit log: docs/audit-log.md, "Anchors"). The vault only
+    /// defines, reads and increments it; what it counts is the signer's.
+    pub anchor_counter_index: u32,
 }
 
 impl VaultConfig {
     pub fn new(dir: impl Into<PathBuf>, tpm: TpmConfig) -> Self {
-        VaultConfig { dir: dir.into(), tpm, cipher: CipherPolicy::Strict, counter_index: EPOCH_COUNTER_INDEX }
+        VaultConfig {
+            dir: dir.into(),
+            tpm,
+            cipher: CipherPolicy::Strict,
+            counter_index: EPOCH_COUNTER_INDEX,
+            anchor_counter_index: ANCHOR_COUNTER_INDEX,
+        }
     }
 }
 
@@ -524,6 +534,27 @@ impl Vault {
         let blob = envelope::seal(dek, &header, secret)?;
         let entry = Entry { epoch, dek_id: dek.id(), kind, digest: Sha256::digest(&blob).into() };
         Ok((Op::Put { name: name.to_string(), entry }, (name.to_string(), blob)))
+    }
+
+    /// The journal anchor counter's value, or `None` when it was never
+    /// defined on this TPM (a signer that never anchored its journals).
+    /// Needs no KEK: a counter is public state.
+    pub fn anchor_counter(&mut self) -> Result<Option<u64>, VaultError> {
+        if !self.tpm.nv_index_defined(self.config.anchor_counter_index)? {
+            return Ok(None);
+        }
+        self.tpm.epoch_counter_read(self.config.anchor_counter_index).map(Some)
+    }
+
+    /// Defines (once) and returns the journal anchor counter.
+    pub fn anchor_counter_ensure(&mut self) -> Result<u64, VaultError> {
+        self.tpm.epoch_counter_ensure(self.config.anchor_counter_index)
+    }
+
+    /// Advances the journal anchor counter by one: the commit point of an
+    /// anchor. Returns the new value.
+    pub fn anchor_counter_increment(&mut self) -> Result<u64, VaultError> {
+        self.tpm.epoch_counter_increment(self.config.anchor_counter_index)
     }
 
     /// Public facts about the vault.

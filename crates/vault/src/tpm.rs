@@ -336,6 +336,9 @@ impl TpmKekProvider {
 /// keyward's anti-rollback counter: an NV index in the owner range.
 pub const EPOCH_COUNTER_INDEX: u32 = 0x0150_4b57;
 
+/// The signer's journal anchor counter (docs/audit-log.md, "Anchors").
+pub const ANCHOR_COUNTER_INDEX: u32 = 0x0150_4b41;
+
 impl TpmKekProvider {
     /// Defines the monotonic NV counter at `index` if it does not exist, and
     /// initialises it (a counter cannot be read before its first increment).
@@ -373,6 +376,24 @@ impl TpmKekProvider {
             Err(e) => return Err(classify(e)),
         }
         self.epoch_counter_increment(index)
+    }
+
+    /// Whether an NV index is defined (reading its public area succeeds).
+    pub fn nv_index_defined(&mut self, index: u32) -> Result<bool, VaultError> {
+        use tss_esapi::handles::{NvIndexTpmHandle, TpmHandle};
+        let tpm_handle = TpmHandle::NvIndex(NvIndexTpmHandle::new(index).map_err(classify)?);
+        match self.ctx.tr_from_tpm_public(tpm_handle) {
+            Ok(mut object) => {
+                let _ = self.ctx.tr_close(&mut object);
+                Ok(true)
+            }
+            Err(tss_esapi::Error::Tss2Error(rc))
+                if rc.kind() == Some(tss_esapi::constants::response_code::Tss2ResponseCodeKind::Handle) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify(e)),
+        }
     }
 
     fn with_nv<T>(

@@ -34,6 +34,15 @@ impl Scenario for UnauthorisedCaller {
         "RT-004"
     }
 
+    fn checks(&self) -> &'static [&'static str] {
+        &[
+            "an unmapped UID is refused with DENY_PEER_NOT_ALLOWED",
+            "the refusal is an audit event with the peer's uid and pid",
+            "it was refused before any handshake (no session or handshake event for it)",
+            "a mapped caller is still served",
+        ]
+    }
+
     fn run(&self, probe: &mut Probe) -> String {
         let d = match start(Options { daemon: format!("socket_group = {NOBODY}"), ..Options::default() }) {
             Ok(d) => d,
@@ -81,6 +90,15 @@ pub(super) struct RecordTamper;
 impl Scenario for RecordTamper {
     fn id(&self) -> &'static str {
         "RT-005"
+    }
+
+    fn checks(&self) -> &'static [&'static str] {
+        &[
+            "every single-bit change to header, ciphertext or tag is refused and ends the session",
+            "no tampered request reached the request handler",
+            "every refusal is an audit event",
+            "the untampered request is answered",
+        ]
     }
 
     fn run(&self, probe: &mut Probe) -> String {
@@ -138,6 +156,15 @@ pub(super) struct RecordReplay;
 impl Scenario for RecordReplay {
     fn id(&self) -> &'static str {
         "RT-006"
+    }
+
+    fn checks(&self) -> &'static [&'static str] {
+        &[
+            "an exact replay is refused with DENY_REPLAY",
+            "a reordered record is refused with DENY_REPLAY",
+            "a record replayed into another session is refused",
+            "only the one genuine request was processed",
+        ]
     }
 
     fn run(&self, probe: &mut Probe) -> String {
@@ -213,6 +240,15 @@ pub(super) struct MemoryScraper;
 impl Scenario for MemoryScraper {
     fn id(&self) -> &'static str {
         "RT-014"
+    }
+
+    fn checks(&self) -> &'static [&'static str] {
+        &[
+            "a non-signer process cannot read the signer's /proc memory paths",
+            "the oracle read the signer's identity key from the vault",
+            "the scraper works: it finds the signer's public key in the client",
+            "the signer's private key is nowhere in the client's memory",
+        ]
     }
 
     fn run(&self, probe: &mut Probe) -> String {
@@ -302,6 +338,14 @@ pub(super) struct CoreDump;
 impl Scenario for CoreDump {
     fn id(&self) -> &'static str {
         "RT-015"
+    }
+
+    fn checks(&self) -> &'static [&'static str] {
+        &[
+            "RLIMIT_CORE is 0 (soft and hard) in the running signer",
+            "the crash path was really taken (killed by SIGABRT)",
+            "no core was dumped, and no core file exists",
+        ]
     }
 
     fn run(&self, probe: &mut Probe) -> String {

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use crate::ledger::Scenario;
 
 mod daemon;
+mod input;
+mod integrity;
 mod policy;
 mod vault;
 mod x402;
@@ -36,5 +38,7 @@ pub fn implemented() -> Vec<Box<dyn Scenario>> {
     ];
     all.extend(policy::all().into_iter().map(|p| Box::new(p) as Box<dyn Scenario>));
     all.extend(x402::all().into_iter().map(|p| Box::new(p) as Box<dyn Scenario>));
+    all.extend(integrity::all().into_iter().map(|p| Box::new(p) as Box<dyn Scenario>));
+    all.extend(input::all().into_iter().map(|p| Box::new(p) as Box<dyn Scenario>));
     all
 }

@@ -66,11 +66,17 @@ type Attack = fn(&Daemon, &mut Probe) -> String;
 pub(super) struct PolicyAttack {
     id: &'static str,
     attack: Attack,
+    /// Every check `attack` records when it makes its whole attack.
+    checks: &'static [&'static str],
 }
 
 impl Scenario for PolicyAttack {
     fn id(&self) -> &'static str {
         self.id
+    }
+
+    fn checks(&self) -> &'static [&'static str] {
+        self.checks
     }
 
     fn run(&self, probe: &mut Probe) -> String {
@@ -83,13 +89,22 @@ impl Scenario for PolicyAttack {
 
 pub(super) fn all() -> Vec<PolicyAttack> {
     vec![
-        PolicyAttack { id: "RT-001", attack: context_bypass },
-        PolicyAttack { id: "RT-002", attack: user_limit_bypass },
-        PolicyAttack { id: "RT-003", attack: global_cap_bypass },
-        PolicyAttack { id: "RT-007", attack: invalid_transition },
-        PolicyAttack { id: "RT-018", attack: secret_in_audit },
+        PolicyAttack { id: "RT-001", attack: context_bypass, checks: CONTEXT_BYPASS_CHECKS },
+        PolicyAttack { id: "RT-002", attack: user_limit_bypass, checks: USER_LIMIT_BYPASS_CHECKS },
+        PolicyAttack { id: "RT-003", attack: global_cap_bypass, checks: GLOBAL_CAP_BYPASS_CHECKS },
+        PolicyAttack { id: "RT-007", attack: invalid_transition, checks: INVALID_TRANSITION_CHECKS },
+        PolicyAttack { id: "RT-018", attack: secret_in_audit, checks: SECRET_IN_AUDIT_CHECKS },
     ]
 }
+
+/// The checks RT-001 makes ([`Scenario::checks`]).
+const CONTEXT_BYPASS_CHECKS: &[&str] = &[
+    "set-up: a first payment to the payee was approved by a person",
+    "a 1-unit request marked approval-required waits for a person",
+    "nothing was signed",
+    "the audit log names the context layer",
+    "control: the same request without the flag is auto-signed",
+];
 
 fn context_bypass(d: &Daemon, probe: &mut Probe) -> String {
     known_payee(d, probe);
@@ -110,6 +125,14 @@ fn context_bypass(d: &Daemon, probe: &mut Probe) -> String {
     format!("approval-required request held in AwaitUserApproval ({code}, layer {layer})")
 }
 
+/// The checks RT-002 makes ([`Scenario::checks`]).
+const USER_LIMIT_BYPASS_CHECKS: &[&str] = &[
+    "set-up: a first payment to the payee was approved by a person",
+    "an agent request one unit over the per-transaction user limit is prompted, not signed",
+    "the policy trace names the failed user limit",
+    "nothing was signed",
+];
+
 fn user_limit_bypass(d: &Daemon, probe: &mut Probe) -> String {
     known_payee(d, probe);
     let before = signed(d);
@@ -127,6 +150,13 @@ fn user_limit_bypass(d: &Daemon, probe: &mut Probe) -> String {
     probe.check("nothing was signed", signed(d) == before, "");
     format!("over-limit request prompted ({code}); trace recorded")
 }
+
+/// The checks RT-003 makes ([`Scenario::checks`]).
+const GLOBAL_CAP_BYPASS_CHECKS: &[&str] = &[
+    "a request over the global per-transaction cap is denied, even when it asks for a person",
+    "and no approval can lift it",
+    "nothing was signed",
+];
 
 fn global_cap_bypass(d: &Daemon, probe: &mut Probe) -> String {
     let before = signed(d);
@@ -147,6 +177,16 @@ fn global_cap_bypass(d: &Daemon, probe: &mut Probe) -> String {
     probe.check("nothing was signed", signed(d) == before, "");
     format!("over-cap request denied ({code}, layer {layer})")
 }
+
+/// The checks RT-007 makes ([`Scenario::checks`]).
+const INVALID_TRANSITION_CHECKS: &[&str] = &[
+    "set-up: a request awaits approval",
+    "settling a request that was never signed",
+    "approve with a forged hash",
+    "Denied -> Approved -> Signing is refused",
+    "each refused transition is an audit event",
+    "nothing was signed",
+];
 
 fn invalid_transition(d: &Daemon, probe: &mut Probe) -> String {
     let before = signed(d);
@@ -182,11 +222,28 @@ fn invalid_transition(d: &Daemon, probe: &mut Probe) -> String {
     format!("{refused} forced transitions refused with DENY_INVALID_TRANSITION and audited")
 }
 
+/// The checks RT-018 makes ([`Scenario::checks`]).
+const SECRET_IN_AUDIT_CHECKS: &[&str] = &[
+    "no injected secret appears in the audit log or the ledger",
+    "the redaction filter replaced them",
+    "the scan covered real records",
+];
+
 fn secret_in_audit(d: &Daemon, probe: &mut Probe) -> String {
+    // Fresh for this run: a keypair file's byte array and a 24-word phrase
+    // from the BIP-39 list, beside a seed in hex, base58 and base64.
+    let mut random = [0u8; 64];
+    let _ = getrandom::fill(&mut random);
+    let keypair = format!("[{}]", random.iter().map(u8::to_string).collect::<Vec<_>>().join(","));
+    let words: Vec<&str> = policy::redact::BIP39_ENGLISH.lines().collect();
+    let phrase: Vec<&str> =
+        random.chunks(2).take(24).map(|c| words[usize::from(u16::from_le_bytes([c[0], c[1]])) % words.len()]).collect();
     let secrets = [
-        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-        "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T",
-        "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=",
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60".to_string(),
+        "4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T".to_string(),
+        "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=".to_string(),
+        keypair,
+        phrase.join(" "),
     ];
     for (n, s) in secrets.iter().enumerate() {
         let mut i = x402_intent(&format!("rt018-{n}"), 200_000);
@@ -196,7 +253,8 @@ fn secret_in_audit(d: &Daemon, probe: &mut Probe) -> String {
     }
     let audit = std::fs::read_to_string(&d.audit_log).unwrap_or_default();
     let ledger = std::fs::read_to_string(d.state_dir.join("ledger.jsonl")).unwrap_or_default();
-    let leaked: Vec<&&str> = secrets.iter().filter(|s| audit.contains(**s) || ledger.contains(**s)).collect();
+    let leaked: Vec<&String> =
+        secrets.iter().filter(|s| audit.contains(s.as_str()) || ledger.contains(s.as_str())).collect();
     probe.check("no injected secret appears in the audit log or the ledger", leaked.is_empty(), format!("{leaked:?}"));
     let redactions = audit.matches("[REDACTED]").count();
     probe.check("the redaction filter replaced them", redactions >= 6, format!("{redactions} redactions"));

@@ -70,6 +70,15 @@ impl Scenario for BlobTamper {
         "RT-011"
     }
 
+    fn checks(&self) -> &'static [&'static str] {
+        &[
+            "every single-bit flip of the blob (header, nonce, ciphertext, tag) is refused",
+            "a truncated blob is refused",
+            "a flipped manifest byte is refused",
+            "the intact blob still opens (positive control)",
+        ]
+    }
+
     fn run(&self, probe: &mut Probe) -> String {
         let (_tpm, cfg, mut v, secret) = match setup(probe) {
             Ok(s) => s,
@@ -135,6 +144,13 @@ impl Scenario for RollbackReplay {
         "RT-012"
     }
 
+    fn checks(&self) -> &'static [&'static str] {
+        &[
+            "an older valid blob put back in place is refused with DENY_REPLAY",
+            "the older blob with its older (authentic) manifest is refused: the TPM counter is ahead",
+        ]
+    }
+
     fn run(&self, probe: &mut Probe) -> String {
         let (_tpm, cfg, mut v, _old) = match setup(probe) {
             Ok(s) => s,
@@ -171,6 +187,16 @@ pub(super) struct TpmUnavailable;
 impl Scenario for TpmUnavailable {
     fn id(&self) -> &'static str {
         "RT-013"
+    }
+
+    fn checks(&self) -> &'static [&'static str] {
+        &[
+            "TPM gone: reading the signing key is refused with DENY_TPM_UNAVAILABLE",
+            "TPM gone: writes are refused too",
+            "PCR 7 changed: the vault refuses to unseal (no degraded path)",
+            "a different TPM cannot unseal the KEK",
+            "no plaintext key on disk after the failures",
+        ]
     }
 
     fn run(&self, probe: &mut Probe) -> String {
@@ -235,6 +261,16 @@ pub(super) struct MigrationInterrupted;
 impl Scenario for MigrationInterrupted {
     fn id(&self) -> &'static str {
         "RT-016"
+    }
+
+    fn checks(&self) -> &'static [&'static str] {
+        &[
+            "keywardd migrate --apply was SIGKILLed mid-run",
+            "a re-run completes",
+            "every legacy secret is in the vault exactly once, readable and exact",
+            "no legacy plaintext copy is left",
+            "no plaintext in the vault directory",
+        ]
     }
 
     fn run(&self, probe: &mut Probe) -> String {
@@ -348,6 +384,14 @@ pub(super) struct PlaintextFallback;
 impl Scenario for PlaintextFallback {
     fn id(&self) -> &'static str {
         "RT-017"
+    }
+
+    fn checks(&self) -> &'static [&'static str] {
+        &[
+            "a key present only in plaintext is refused with DENY_STRICT_MODE_FALLBACK, not read",
+            "with the TPM gone the answer is DENY_TPM_UNAVAILABLE, never the plaintext copy",
+            "a secret-bearing environment variable is wiped by keywardd before use",
+        ]
     }
 
     fn run(&self, probe: &mut Probe) -> String {

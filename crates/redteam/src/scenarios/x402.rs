@@ -68,11 +68,17 @@ type Attack = fn(&mut Probe) -> String;
 pub(super) struct X402Attack {
     id: &'static str,
     attack: Attack,
+    /// Every check `attack` records when it makes its whole attack.
+    checks: &'static [&'static str],
 }
 
 impl Scenario for X402Attack {
     fn id(&self) -> &'static str {
         self.id
+    }
+
+    fn checks(&self) -> &'static [&'static str] {
+        self.checks
     }
 
     fn run(&self, probe: &mut Probe) -> String {
@@ -82,20 +88,29 @@ impl Scenario for X402Attack {
 
 pub(super) fn all() -> Vec<X402Attack> {
     vec![
-        X402Attack { id: "RT-008", attack: untrusted_facilitator },
-        X402Attack { id: "RT-009", attack: unapproved_scheme },
-        X402Attack { id: "RT-010", attack: mutation_after_approval },
-        X402Attack { id: "RT-019", attack: message_substitution },
-        X402Attack { id: "RT-020", attack: opaque_signing },
-        X402Attack { id: "RT-021", attack: ungranted_key },
-        X402Attack { id: "RT-022", attack: fee_payer_drain },
-        X402Attack { id: "RT-023", attack: never_expiring },
-        X402Attack { id: "RT-024", attack: second_payment },
+        X402Attack { id: "RT-008", attack: untrusted_facilitator, checks: UNTRUSTED_FACILITATOR_CHECKS },
+        X402Attack { id: "RT-009", attack: unapproved_scheme, checks: UNAPPROVED_SCHEME_CHECKS },
+        X402Attack { id: "RT-010", attack: mutation_after_approval, checks: MUTATION_AFTER_APPROVAL_CHECKS },
+        X402Attack { id: "RT-019", attack: message_substitution, checks: MESSAGE_SUBSTITUTION_CHECKS },
+        X402Attack { id: "RT-020", attack: opaque_signing, checks: OPAQUE_SIGNING_CHECKS },
+        X402Attack { id: "RT-021", attack: ungranted_key, checks: UNGRANTED_KEY_CHECKS },
+        X402Attack { id: "RT-022", attack: fee_payer_drain, checks: FEE_PAYER_DRAIN_CHECKS },
+        X402Attack { id: "RT-023", attack: never_expiring, checks: NEVER_EXPIRING_CHECKS },
+        X402Attack { id: "RT-024", attack: second_payment, checks: SECOND_PAYMENT_CHECKS },
     ]
 }
 
 // ---------------------------------------------------------------------------
 // Custody attacks over the socket.
+
+/// The checks RT-019 makes ([`Scenario::checks`]).
+const MESSAGE_SUBSTITUTION_CHECKS: &[&str] = &[
+    "bytes that differ from the decided payment are refused before any signature",
+    "the refusal is audited",
+    "nothing was reserved",
+    "nothing was signed",
+    "control: the same intent without foreign bytes is signed",
+];
 
 fn message_substitution(probe: &mut Probe) -> String {
     let d = match custody_daemon(compat(TEST_POLICY)) {
@@ -122,6 +137,13 @@ fn message_substitution(probe: &mut Probe) -> String {
     "substituted message refused (DENY_TRANSACTION_MISMATCH), nothing reserved".into()
 }
 
+/// The checks RT-020 makes ([`Scenario::checks`]).
+const OPAQUE_SIGNING_CHECKS: &[&str] = &[
+    "a solana key asked to sign opaque bytes (amount 0, no payee) refuses",
+    "nothing was signed",
+    "control: a raw-ed25519 key signs an opaque message",
+];
+
 fn opaque_signing(probe: &mut Probe) -> String {
     let d = match custody_daemon(compat(TEST_POLICY)) {
         Ok(d) => d,
@@ -143,6 +165,14 @@ fn opaque_signing(probe: &mut Probe) -> String {
     );
     "opaque signing with a value-bearing key refused (DENY_KEY_KIND_MISMATCH)".into()
 }
+
+/// The checks RT-021 makes ([`Scenario::checks`]).
+const UNGRANTED_KEY_CHECKS: &[&str] = &[
+    "the admin peer, with no grant for `treasury`, cannot spend with it",
+    "the refusal is audited",
+    "nothing was reserved or signed",
+    "control: the granted key pays",
+];
 
 fn ungranted_key(probe: &mut Probe) -> String {
     let d = match custody_daemon(compat(TEST_POLICY)) {
@@ -168,6 +198,12 @@ fn ungranted_key(probe: &mut Probe) -> String {
     probe.check("control: the granted key pays", state == "Submitted", state);
     "key use without a grant refused (DENY_KEY_NOT_GRANTED)".into()
 }
+
+/// The checks RT-023 makes ([`Scenario::checks`]).
+const NEVER_EXPIRING_CHECKS: &[&str] = &[
+    "a durable-nonce message offered for signing is refused",
+    "what the signer signs has exactly four instructions, no lookups and no System program",
+];
 
 fn never_expiring(probe: &mut Probe) -> String {
     let d = match custody_daemon(compat(TEST_POLICY)) {
@@ -206,6 +242,14 @@ fn world(edit_policy: impl FnOnce(String) -> String) -> Result<World, String> {
     World::start(&keywardd, &keyward, edit_policy)
 }
 
+/// The checks RT-008 makes ([`Scenario::checks`]).
+const UNTRUSTED_FACILITATOR_CHECKS: &[&str] = &[
+    "a payment through an untrusted origin is refused by the signer's policy",
+    "a challenge naming an untrusted facilitator fee payer is refused",
+    "nothing was signed",
+    "nothing landed",
+];
+
 fn untrusted_facilitator(probe: &mut Probe) -> String {
     // The merchant origin is not trusted by this policy, and a second server
     // names a facilitator (fee payer) the policy does not list.
@@ -236,6 +280,13 @@ fn untrusted_facilitator(probe: &mut Probe) -> String {
     "untrusted origin and untrusted fee payer refused through the x402 path".into()
 }
 
+/// The checks RT-009 makes ([`Scenario::checks`]).
+const UNAPPROVED_SCHEME_CHECKS: &[&str] = &[
+    "an x402 v1 (v1-solana-exact) challenge outside the allowlist is denied by the signer",
+    "a scheme other than exact is never offered to the signer",
+    "nothing was signed",
+];
+
 fn unapproved_scheme(probe: &mut Probe) -> String {
     let w = match world(|p| {
         p.replace(
@@ -263,6 +314,15 @@ fn unapproved_scheme(probe: &mut Probe) -> String {
     probe.check("nothing was signed", w.signed() == 0, "");
     "non-allowlisted schemes refused through the x402 path".into()
 }
+
+/// The checks RT-010 makes ([`Scenario::checks`]).
+const MUTATION_AFTER_APPROVAL_CHECKS: &[&str] = &[
+    "the first fetch waits for a person (nothing paid)",
+    "a person approved exactly that payment",
+    "the raised amount under the approved request is refused (DENY_REPLAY)",
+    "under a new idempotency key it is a new request that needs its own approval",
+    "nothing more was signed",
+];
 
 fn mutation_after_approval(probe: &mut Probe) -> String {
     let w = match world(|p| p) {
@@ -308,6 +368,14 @@ fn mutation_after_approval(probe: &mut Probe) -> String {
     "amount mutation after approval refused (DENY_REPLAY) or re-prompted, through the x402 path".into()
 }
 
+/// The checks RT-022 makes ([`Scenario::checks`]).
+const FEE_PAYER_DRAIN_CHECKS: &[&str] = &[
+    "a challenge naming our own key as fee payer is refused",
+    "nothing was signed",
+    "control: an honest payment lands",
+    "the fee payer appears in no instruction of what landed",
+];
+
 fn fee_payer_drain(probe: &mut Probe) -> String {
     let w = match world(|p| p) {
         Ok(w) => w,
@@ -335,6 +403,18 @@ fn fee_payer_drain(probe: &mut Probe) -> String {
     probe.check("the fee payer appears in no instruction of what landed", isolated, "");
     "fee payer equal to our key refused; the fee payer is only ever account 0".into()
 }
+
+/// The checks RT-024 makes ([`Scenario::checks`]).
+const SECOND_PAYMENT_CHECKS: &[&str] = &[
+    "/bait: the second 402 is not paid",
+    "/bait: exactly one signature",
+    "/bait: one challenge and one paid retry, no third request",
+    "/loop: the second 402 is not paid",
+    "/loop: exactly one signature",
+    "/loop: one challenge and one paid retry, no third request",
+    "nothing hostile landed",
+    "re-running one logical payment signs once",
+];
 
 fn second_payment(probe: &mut Probe) -> String {
     let w = match world(|p| p) {

@@ -48,9 +48,14 @@ pub const GRANTABLE_ACTIONS: &[&str] = &["x402_payment", "transfer", "sign"];
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonSection {
-    /// The Unix socket (mode 0660). Its directory is created 0750.
+    /// The Unix socket (mode 0660). Its directory, if keywardd has to
+    /// create it, is created 0750 (group `socket_group`); an existing one
+    /// must be a real directory owned by keywardd's user and writable by
+    /// nobody else, and is used as it is (`KW_SOCKET_DIR_UNSAFE` otherwise;
+    /// docs/ipc-protocol.md, "Socket directory").
     pub socket: PathBuf,
-    /// Group that owns the socket, so that callers in it can reach it.
+    /// Group that owns the socket (and a socket directory keywardd
+    /// creates), so that callers in it can reach it.
     pub socket_group: Option<u32>,
     /// Where the signer's public key is written for clients to pin.
     pub pin_file: PathBuf,
@@ -60,8 +65,20 @@ pub struct DaemonSection {
     pub policy_file: PathBuf,
     /// The spend ledger's directory (0750; `ledger.jsonl`, 0600).
     pub state_dir: PathBuf,
+    /// Live sessions, all peers together (1-4096). Beyond this every
+    /// connection is refused with `IPC_BUSY`.
     #[serde(default = "defaults::max_connections")]
     pub max_connections: usize,
+    /// Live sessions one uid may hold at once, whatever its role (at least
+    /// 1). The next is refused with `IPC_PEER_QUOTA`.
+    #[serde(default = "defaults::max_sessions_per_uid")]
+    pub max_sessions_per_uid: usize,
+    /// Sessions of `max_connections` that only approvers and admins may
+    /// use: once `max_connections - reserved_for_operators` sessions are
+    /// live, agents are refused with `IPC_BUSY`. Less than
+    /// `max_connections`; default 16, or `max_connections / 8` if smaller
+    /// ([`DaemonSection::reserved_for_operators`]).
+    pub reserved_for_operators: Option<usize>,
     /// A client must complete the handshake within this time.
     #[serde(default = "defaults::handshake_timeout_ms")]
     pub handshake_timeout_ms: u64,
@@ -120,6 +137,12 @@ mod defaults {
     pub(super) fn max_connections() -> usize {
         128
     }
+    pub(super) fn max_sessions_per_uid() -> usize {
+        16
+    }
+    pub(super) fn reserved_for_operators() -> usize {
+        16
+    }
     pub(super) fn handshake_timeout_ms() -> u64 {
         5_000
     }
@@ -128,6 +151,15 @@ mod defaults {
     }
     pub(super) fn unseal_window_ms() -> u64 {
         2_000
+    }
+}
+
+impl DaemonSection {
+    /// The sessions kept for approvers and admins: as configured, or 16,
+    /// or `max_connections / 8` if that is smaller (so that a small
+    /// `max_connections` still leaves agents a share).
+    pub fn reserved_for_operators(&self) -> usize {
+        self.reserved_for_operators.unwrap_or((self.max_connections / 8).min(defaults::reserved_for_operators()))
     }
 }
 
@@ -145,9 +177,12 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// Reads and parses the configuration, at most
+    /// [`bounded_read::CONFIG_FILE`] bytes: a larger file is refused with
+    /// `KW_INPUT_TOO_LARGE` before it is parsed.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read {}: {}", path.display(), e.kind())))?;
+        let text = bounded_read::read_file_to_string(path, bounded_read::CONFIG_FILE)
+            .map_err(|e| ConfigError(format!("{}: {}: {e}", e.code(), path.display())))?;
         Self::parse(&text)
     }
 
@@ -177,6 +212,14 @@ impl Config {
         }
         if d.max_connections == 0 || d.max_connections > 4096 {
             return Err(ConfigError("daemon.max_connections must be between 1 and 4096".into()));
+        }
+        if d.max_sessions_per_uid == 0 {
+            return Err(ConfigError("daemon.max_sessions_per_uid must be at least 1".into()));
+        }
+        if d.reserved_for_operators.is_some_and(|r| r >= d.max_connections) {
+            return Err(ConfigError(
+                "daemon.reserved_for_operators must be less than daemon.max_connections (agents need a share)".into(),
+            ));
         }
         if d.handshake_timeout_ms == 0 || d.idle_timeout_ms == 0 {
             return Err(ConfigError("daemon timeouts must be greater than zero".into()));
@@ -271,6 +314,23 @@ mod tests {
     "#;
 
     #[test]
+    fn a_config_file_is_read_up_to_its_limit_and_no_further() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("at.toml");
+        let pad = bounded_read::CONFIG_FILE as usize - GOOD.len() - 2;
+        std::fs::write(&at, format!("{GOOD}#{}\n", "x".repeat(pad))).unwrap();
+        assert_eq!(Config::load(&at).unwrap().daemon.max_connections, 128);
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, GOOD).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&big).unwrap().set_len(2 << 20).unwrap();
+        for path in [big.as_path(), Path::new("/dev/zero")] {
+            let e = Config::load(path).unwrap_err();
+            assert!(e.0.starts_with("KW_INPUT_TOO_LARGE: "), "{e}");
+        }
+        assert!(Config::load(&dir.path().join("none")).unwrap_err().0.starts_with("KW_INPUT_UNREADABLE: "));
+    }
+
+    #[test]
     fn a_good_file_parses_with_defaults() {
         let c = Config::parse(GOOD).unwrap();
         assert_eq!(c.daemon.max_connections, 128);
@@ -283,6 +343,29 @@ mod tests {
         assert_eq!(c.role_of(1001, 5), Some(Role::Agent));
         assert_eq!(c.role_of(7, 1002), Some(Role::Approver));
         assert_eq!(c.role_of(7, 7), None);
+    }
+
+    #[test]
+    fn session_quotas_default_and_are_checked() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!((c.daemon.max_sessions_per_uid, c.daemon.reserved_for_operators()), (16, 16));
+        let with = |lines: &str| Config::parse(&GOOD.replacen("[daemon]", &format!("[daemon]\n{lines}"), 1));
+        let small = with("max_connections = 40").unwrap();
+        assert_eq!(small.daemon.reserved_for_operators(), 5, "max_connections / 8 when smaller than 16");
+        assert_eq!(with("max_connections = 4").unwrap().daemon.reserved_for_operators(), 0);
+        let set = with("max_connections = 40\nreserved_for_operators = 39\nmax_sessions_per_uid = 1").unwrap();
+        assert_eq!((set.daemon.max_sessions_per_uid, set.daemon.reserved_for_operators()), (1, 39));
+        for bad in [
+            "max_sessions_per_uid = 0",
+            "max_connections = 40\nreserved_for_operators = 40",
+            "reserved_for_operators = 128",
+            "reserved_for_operators = -1",
+            "max_sessions_per_uid = \"16\"",
+            "max_session_per_uid = 16",
+        ] {
+            let e = with(bad).unwrap_err();
+            assert!(e.to_string().starts_with("KW_CONFIG_INVALID"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Writes `bytes` to `path` through a temporary file, fsync and rename, then
@@ -19,8 +19,5 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Res
     fs::File::open(dir)?.sync_all()
 }
 
-/// Creates `dir` (and parents) and sets its mode exactly.
-pub(crate) fn ensure_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
-    fs::create_dir_all(dir)?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
-}
+// The socket's directory is prepared by `socket_dir`: created 0750 when
+// missing, never changed when present (it could be /tmp or /run).

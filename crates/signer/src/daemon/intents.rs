@@ -58,6 +58,30 @@ fn respond(r: &Response) -> (u8, Vec<u8>) {
     (msg::RESPONSE, serde_json::to_vec(r).unwrap_or_default())
 }
 
+/// Answers `r`; a response that carries a signature (alone or inside a
+/// transaction) is released only when both journals are healthy and an
+/// anchor covers every durable record, so the records that justify it can
+/// neither be missing nor cut (docs/audit-log.md, "Signatures and anchors").
+fn release(shared: &Shared, r: &Response) -> (u8, Vec<u8>) {
+    let signs = match r {
+        Response::Decision { signature, transaction, .. } => signature.is_some() || transaction.is_some(),
+        Response::Signature { .. } => true,
+        _ => false,
+    };
+    if signs {
+        if shared.audit.failed() || shared.ledger.failed() {
+            return api_error(
+                "KW_AUDIT_WRITE_FAILED",
+                "the audit log or the ledger cannot be written; the signature is withheld until it can",
+            );
+        }
+        if let Err(e) = shared.anchorer.cover_now(shared) {
+            return api_error("KW_ANCHOR_FAILED", &format!("the signature is withheld: {}", e.0));
+        }
+    }
+    respond(r)
+}
+
 fn journal_failed(_: JournalFailed) -> (u8, Vec<u8>) {
     api_error("KW_LEDGER_WRITE_FAILED", "the spend ledger could not be written; nothing was signed")
 }
@@ -166,7 +190,14 @@ fn pending_view(shared: &Shared, e: &Entry) -> PendingView {
 
 /// Answers one request payload: the record type and body to send back.
 pub(crate) fn handle(shared: &Shared, peer: &Peer, session: &[u8; 16], payload: &[u8]) -> (u8, Vec<u8>) {
-    let request = match ipc::api::parse_request(payload) {
+    // Strict JSON first (a duplicate key anywhere, the intent included, is
+    // refused rather than resolved by "last wins"), then exactly one known
+    // request with exactly its fields.
+    let value = match policy::strict_json::parse(payload) {
+        Ok(v) => v,
+        Err(e) => return api_error(e.code(), &e.message()),
+    };
+    let request = match ipc::api::request_from_value(value) {
         Ok(r) => r,
         Err(e) => return api_error(&e.code, &e.message),
     };
@@ -337,7 +368,7 @@ fn submit(shared: &Shared, peer: &Peer, intent: &Value) -> (u8, Vec<u8>) {
         Err(e) => journal_failed(e),
         Ok(Admitted::Existing(s)) => {
             let _ = audit("idempotent_replay", json!({"original_request_id": s.id, "state": state_name(s.state)}));
-            respond(&s.response(&shared.policy.id))
+            release(shared, &s.response(&shared.policy.id))
         }
         Ok(Admitted::Conflict(original)) => {
             let _ = audit(
@@ -392,7 +423,7 @@ fn submit(shared: &Shared, peer: &Peer, intent: &Value) -> (u8, Vec<u8>) {
 
 fn snapshot_response(shared: &Shared, id: &str) -> (u8, Vec<u8>) {
     match shared.ledger.with_state(|b| b.requests.get(id).map(Snapshot::of)) {
-        Some(s) => respond(&s.response(&shared.policy.id)),
+        Some(s) => release(shared, &s.response(&shared.policy.id)),
         None => api_error("API_REQUEST_NOT_FOUND", "no such request"),
     }
 }
@@ -440,6 +471,9 @@ fn sign_and_record(shared: &Shared, id: &str) {
             if ok.is_err() {
                 return;
             }
+            // A failure here withholds the signature ([`release`] refuses
+            // while the audit log cannot be written); the record stays
+            // queued and lands when the disk takes it.
             shared.audit.record(
                 "signed",
                 json!({"request_id": id, "intent_hash": hash, "key": key, "public_key": hex(&public),
@@ -699,8 +733,13 @@ fn sign_with_proof_key(
 ) -> (u8, Vec<u8>) {
     match shared.keys.sign_built(Purpose::Proof, key, build) {
         Ok((sig, public)) => {
-            shared.audit.record(event, json!({"key": key, "uid": peer.uid, field: value, "public_key": hex(&public)}));
-            respond(&Response::Signature { signature: hex(&sig), public_key: hex(&public) })
+            let recorded = shared
+                .audit
+                .try_record(event, json!({"key": key, "uid": peer.uid, field: value, "public_key": hex(&public)}));
+            if recorded.is_err() {
+                return api_error("KW_AUDIT_WRITE_FAILED", "the audit log could not be written; the signature is withheld");
+            }
+            release(shared, &Response::Signature { signature: hex(&sig), public_key: hex(&public) })
         }
         Err(e) => api_error(e.code.as_str(), &e.detail),
     }
@@ -751,7 +790,8 @@ fn key_list(shared: &Shared) -> (u8, Vec<u8>) {
 }
 
 fn daemon_status(shared: &Shared) -> (u8, Vec<u8>) {
-    let (records, head) = shared.audit.head();
+    let head = shared.audit.head();
+    let (anchor, anchors_committed) = shared.anchorer.last();
     let now = now();
     let (states, spent) = shared.ledger.with_state(|b| {
         let mut states = std::collections::BTreeMap::<&str, u64>::new();
@@ -775,7 +815,12 @@ fn daemon_status(shared: &Shared) -> (u8, Vec<u8>) {
     respond(&Response::Daemon {
         status: json!({
             "policy_id": shared.policy.id, "policy_profile": format!("{:?}", shared.policy.profile).to_lowercase(),
-            "audit": {"records": records, "head": head},
+            "audit": {"records": head.records, "head": head.head,
+                      "journal_key": hex(&shared.anchorer.journal_key()),
+                      "healthy": !shared.audit.failed() && !shared.ledger.failed()},
+            "anchor": {"counter": anchor.counter, "audit_records": anchor.audit.records,
+                       "audit_head": anchor.audit.head, "ledger_records": anchor.ledger.records,
+                       "ts_ms": anchor.ts_ms, "committed_this_run": anchors_committed},
             "requests": states, "spent_today": spent,
             "keys": {"unseal_window_ms": shared.keys.window().as_millis() as u64, "unseals": l.unseals,
                      "wiped": l.wiped, "plaintext_lifetime_mean_us": mean as u64,

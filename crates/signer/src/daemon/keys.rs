@@ -34,6 +34,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crypto::ed25519::Ed25519SigningKey;
@@ -138,6 +139,9 @@ pub struct Keys {
     cache: Mutex<HashMap<String, Cached>>,
     window: Duration,
     lifetimes: Mutex<Lifetimes>,
+    /// Set when the reaper (or another thread the window depends on) has
+    /// died: nothing is unsealed or signed again ([`Keys::stop_signing`]).
+    stopped: AtomicBool,
 }
 
 impl std::fmt::Debug for Keys {
@@ -154,6 +158,7 @@ impl Keys {
             cache: Mutex::new(HashMap::new()),
             window,
             lifetimes: Mutex::default(),
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -207,6 +212,11 @@ impl Keys {
 
     fn vault(&self) -> std::sync::MutexGuard<'_, Vault> {
         self.vault.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the vault (the journal anchor counter lives there).
+    pub fn with_vault<R>(&self, f: impl FnOnce(&mut Vault) -> R) -> R {
+        f(&mut self.vault())
     }
 
     fn wiped(&self, since: Instant) {
@@ -284,6 +294,9 @@ impl Keys {
         }
         let entry = purpose.vault_name(name);
         let name = entry.as_str();
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(Self::stopped_error());
+        }
         if self.window.is_zero() {
             let c = self.unseal(name)?;
             let built = build(&c.public);
@@ -294,6 +307,10 @@ impl Keys {
             return Ok((sig?, public));
         }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        // Again under the lock: `stop_signing` wipes the cache under it.
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(Self::stopped_error());
+        }
         let fresh = cache.get(name).is_some_and(|c| c.since.elapsed() < self.window);
         if !fresh {
             if let Some(old) = cache.remove(name) {
@@ -322,6 +339,26 @@ impl Keys {
                 drop(c);
                 self.wiped(since);
             }
+        }
+    }
+
+    /// Fails closed when the reaper cannot keep the window any more (it
+    /// died): every later signature is refused (`FAIL_SIGNING`) and every
+    /// cached key is wiped now. There is no way back; the daemon restarts.
+    pub fn stop_signing(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.reap(true);
+    }
+
+    /// Whether [`Keys::stop_signing`] was called.
+    pub fn signing_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    fn stopped_error() -> SignError {
+        SignError {
+            code: ReasonCode::FailSigning,
+            detail: "signing stopped: a keywardd background thread died and the daemon is restarting".into(),
         }
     }
 

@@ -128,11 +128,12 @@ fn day(ts: u64) -> u64 {
 }
 
 impl Book {
-    /// Replays a journal. Lines that do not parse are a corrupted ledger:
-    /// the daemon refuses to start rather than forget spend.
-    pub fn replay(text: &str) -> Result<Book, String> {
+    /// Replays a journal's record bodies (verified: signed and anchored).
+    /// A body that does not parse is a corrupted ledger: the daemon refuses
+    /// to start rather than forget spend.
+    pub fn replay(records: &[&str]) -> Result<Book, String> {
         let mut book = Book::default();
-        for (n, line) in text.lines().enumerate() {
+        for (n, line) in records.iter().enumerate() {
             let r: Record = serde_json::from_str(line).map_err(|_| format!("ledger line {} is not a record", n + 1))?;
             book.apply(r).map_err(|e| format!("ledger line {}: {e}", n + 1))?;
         }
@@ -163,7 +164,7 @@ impl Book {
     pub fn apply(&mut self, r: Record) -> Result<(), String> {
         match r {
             Record::Decided { id, ts, hash, intent, outcome, code, layer, detail, deadline } => {
-                let intent = CanonicalIntent::from_json(&intent).map_err(|e| e.to_string())?;
+                let intent = CanonicalIntent::from_recorded_json(&intent).map_err(|e| e.to_string())?;
                 let mut lifecycle = Lifecycle::default();
                 let _ = lifecycle.step(Input::Evaluate);
                 let input = match outcome {
@@ -391,10 +392,11 @@ mod tests {
             book.apply(r).unwrap();
         }
         assert_eq!(book.spent(100, "usdc"), (50, 50), "b was released");
-        let replayed = Book::replay(&text).unwrap();
+        let bodies: Vec<&str> = text.lines().collect();
+        let replayed = Book::replay(&bodies).unwrap();
         assert_eq!(replayed.spent(100, "usdc"), (50, 50));
         assert_eq!(replayed.by_idempotency("k1").unwrap().signature.as_deref(), Some("s"));
         assert_eq!(replayed.recovered_failed, vec!["c".to_string()]);
-        assert!(Book::replay("{\"t\":\"nonsense\"}\n").is_err());
+        assert!(Book::replay(&["{\"t\":\"nonsense\"}"]).is_err());
     }
 }

@@ -19,6 +19,8 @@
 //!    session is closed, their keys are wiped as they drop, the identity key
 //!    is wiped, the socket file is removed.
 
+pub mod admission;
+pub mod anchor;
 pub mod audit;
 pub mod config;
 pub mod diagrams;
@@ -26,11 +28,15 @@ mod fsutil;
 pub mod identity;
 mod intents;
 pub mod journal;
+pub mod journals;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
+pub mod refusals;
 pub mod sandbox;
 pub mod server;
+pub mod socket_dir;
+pub mod watchdog;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -40,11 +46,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use secmem::hardening::{self, HardeningOutcome};
-use serde_json::{Value, json};
+use serde_json::json;
 use vault::tpm::{PcrPolicy, TpmConfig};
 use vault::{Vault, VaultConfig};
 
-use audit::AuditLog;
 use config::Config;
 use identity::LockedIdentity;
 use server::Shared;
@@ -63,16 +68,14 @@ fn vault_config(c: &Config) -> VaultConfig {
     v
 }
 
-/// Binds the socket with the modes the spec requires. A stale socket file is
+/// Binds the socket with the modes the spec requires. The directory is
+/// created 0750 if missing and otherwise used only if safe, never changed
+/// ([`socket_dir`], `KW_SOCKET_DIR_UNSAFE`). A stale socket file is
 /// replaced only when nothing answers on it.
 fn bind(c: &Config) -> Result<UnixListener, (&'static str, String)> {
     let path = &c.daemon.socket;
     let dir = path.parent().ok_or(("KW_SOCKET_FAILED", "socket path has no directory".to_string()))?;
-    fsutil::ensure_dir(dir, 0o750).map_err(|e| ("KW_SOCKET_FAILED", format!("{}: {e}", dir.display())))?;
-    if let Some(gid) = c.daemon.socket_group {
-        rustix::fs::chown(dir, None, Some(rustix::fs::Gid::from_raw(gid)))
-            .map_err(|e| ("KW_SOCKET_FAILED", format!("chown {}: {e}", dir.display())))?;
-    }
+    socket_dir::prepare(dir, c.daemon.socket_group)?;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(("KW_SOCKET_FAILED", format!("{} exists and is not a socket", path.display())));
@@ -93,6 +96,21 @@ fn bind(c: &Config) -> Result<UnixListener, (&'static str, String)> {
     Ok(listener)
 }
 
+/// The anchor thread: retries journals that failed a write (a full disk
+/// heals without a restart) and anchors new records every
+/// [`anchor::ANCHOR_EVERY`], until the daemon stops.
+fn anchor_loop(shared: &Shared) {
+    let mut last = std::time::Instant::now();
+    while !shared.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(journal::RETRY_EVERY);
+        let healthy = shared.audit.retry() & shared.ledger.retry();
+        if healthy && last.elapsed() >= anchor::ANCHOR_EVERY {
+            last = std::time::Instant::now();
+            let _ = shared.anchorer.cover_now(shared);
+        }
+    }
+}
+
 /// Runs the daemon with the configuration at `path`.
 pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
     let report = hardening::self_check(secmem::global());
@@ -105,33 +123,28 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
         Ok(c) => c,
         Err(e) => return die("KW_CONFIG_INVALID", &e.0),
     };
-    let audit = match AuditLog::open(&config.daemon.audit_log) {
-        Ok(a) => a,
-        Err(e) => return die(e.code(), format!("{}: {e}", config.daemon.audit_log.display())),
-    };
     let policy = match policy::Policy::load(&config.daemon.policy_file) {
         Ok(p) => p,
         Err(e) => return die("KW_POLICY_INVALID", &e.0),
     };
-    let mut replay_error = None;
-    let ledger_path = config.daemon.state_dir.join("ledger.jsonl");
-    let ledger = match journal::Journal::open(&ledger_path, |text| {
-        ledger::Book::replay(text).unwrap_or_else(|e| {
-            replay_error = Some(e);
-            ledger::Book::default()
-        })
-    }) {
-        Ok(o) => {
-            if let Some(e) = replay_error {
-                return die("KW_LEDGER_CORRUPT", e);
-            }
-            if o.torn_bytes > 0 {
-                audit.record("ledger_tail_repaired", json!({"torn_bytes": o.torn_bytes}));
-            }
-            o.journal
-        }
-        Err(e) => return die("KW_LEDGER_OPEN_FAILED", format!("{}: {e}", ledger_path.display())),
+    let mut vault = match Vault::open(vault_config(&config)) {
+        Ok(v) => v,
+        Err(e) => return die(e.code(), e),
     };
+    // The journals are checked against their anchor before anything is
+    // appended: appending to a cut or rewritten log would launder it.
+    let journals::Journals { audit, ledger, anchorer, adopted } = match journals::open(&config, &mut vault) {
+        Ok(j) => j,
+        Err(e) => return die(e.code, e.message),
+    };
+    if let Some((a, l)) = adopted {
+        audit.record(
+            "journals_anchored",
+            json!({"adopted_audit_records": a, "adopted_ledger_records": l,
+                   "journal_key": ipc::handshake::hex(&anchorer.journal_key())}),
+        );
+    }
+    let ledger_path = journals::ledger_path(&config);
     // Requests approved but never signed when the last run stopped: nothing
     // left the daemon for them, so they fail and release their reservation.
     let stuck = ledger.with_state(|b| std::mem::take(&mut b.recovered_failed));
@@ -145,23 +158,6 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
             return die("KW_LEDGER_WRITE_FAILED", ledger_path.display());
         }
         audit.record("recovered_failed", json!({"request_id": id, "reason_code": "FAIL_SIGNING"}));
-    }
-    // A crash between the ledger's `signed` record and the audit's leaves a
-    // signature the audit log does not show yet (no answer had left: the
-    // audit record precedes it). Record those now, marked as recovered.
-    let audited = audit.take_signed_at_startup();
-    let missing: Vec<Value> = ledger.with_state(|b| {
-        b.requests
-            .values()
-            .filter(|e| e.signature.is_some() && !audited.contains(&e.id))
-            .map(|e| {
-                json!({"request_id": e.id, "intent_hash": e.hash, "key": e.intent.key, "public_key": e.public_key,
-                       "signature": e.signature, "recovered": true})
-            })
-            .collect()
-    });
-    for m in missing {
-        audit.record("signed", m);
     }
     let replayed = ledger.with_state(|b| b.replayed);
     audit.record(
@@ -178,10 +174,6 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
                    "ipc_aes_gcm": config.ipc.compat_aes_gcm}),
         );
     }
-    let mut vault = match Vault::open(vault_config(&config)) {
-        Ok(v) => v,
-        Err(e) => return die(e.code(), e),
-    };
     let identity = match LockedIdentity::load_or_create(&mut vault) {
         Ok((id, created)) => {
             audit.record("identity_loaded", json!({"created": created}));
@@ -212,8 +204,16 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
             return die("KW_SIGNAL_SETUP_FAILED", e);
         }
     }
+    // A write past the file-size limit must fail (EFBIG) and be handled as
+    // a full disk is, not kill the daemon (SIGXFSZ's default action).
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, Arc::new(AtomicBool::new(false))) {
+        return die("KW_SIGNAL_SETUP_FAILED", e);
+    }
     let socket_dir: PathBuf = config.daemon.socket.parent().map(Path::to_path_buf).unwrap_or_default();
-    let writable = vec![socket_dir, config.vault.dir.clone()];
+    // The anchor file is rewritten (temporary file and rename) beside the
+    // audit log; the journals themselves are appended through open files.
+    let audit_dir: PathBuf = config.daemon.audit_log.parent().map(Path::to_path_buf).unwrap_or_default();
+    let writable = vec![socket_dir, config.vault.dir.clone(), audit_dir];
     let sandbox = match sandbox::enter(&writable, &config.vault.tcti) {
         Ok(s) => s,
         Err(e) => {
@@ -227,36 +227,73 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
         json!({"socket": socket.display().to_string(), "landlock": sandbox.landlock, "seccomp": sandbox.seccomp,
                "max_connections": config.daemon.max_connections}),
     );
-    let shared = Arc::new(Shared::new(config, identity, audit, stopping, (policy, ledger, keys)));
+    let shared = Arc::new(Shared::new(config, identity, audit, stopping, (policy, ledger, keys, anchorer)));
+    // Everything recorded so far is anchored before the first request.
+    if let Err(e) = shared.anchorer.cover_now(&*shared) {
+        let _ = std::fs::remove_file(&shared.config.daemon.socket);
+        return die("KW_ANCHOR_FAILED", e.0);
+    }
+    // The anchor thread heals failed journals and anchors new records; its
+    // death fails closed like the reaper's ([`watchdog`]).
+    let anchor_thread = {
+        let (mine, theirs) = (Arc::clone(&shared), Arc::clone(&shared));
+        let on_death = move |d: &watchdog::Death| watchdog::fail_closed(&theirs, d);
+        let body = move || {
+            anchor_loop(&mine);
+            Ok(())
+        };
+        watchdog::spawn("anchor", Arc::clone(&shared.stopping), on_death, body)
+    };
     // The reaper keeps the unseal window: no key outlives it by more than
-    // one reaper interval.
+    // one reaper interval. If it dies, signing stops and the daemon shuts
+    // down with status 70 for its supervisor to restart it ([`watchdog`]).
     let reaper = {
-        let shared = Arc::clone(&shared);
-        std::thread::Builder::new().name("key-reaper".into()).spawn(move || {
-            let interval = shared.keys.reap_interval();
-            while !shared.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+        let (mine, theirs) = (Arc::clone(&shared), Arc::clone(&shared));
+        let on_death = move |d: &watchdog::Death| watchdog::fail_closed(&theirs, d);
+        let body = move || {
+            let interval = mine.keys.reap_interval();
+            while !mine.stopping.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(interval);
-                shared.keys.reap(false);
+                mine.keys.reap(false);
             }
-        })
+            Ok(())
+        };
+        watchdog::spawn("key-reaper", Arc::clone(&shared.stopping), on_death, body)
+    };
+    let reaper = match reaper {
+        Ok(r) => r,
+        Err(e) => {
+            shared.keys.stop_signing();
+            let _ = std::fs::remove_file(&shared.config.daemon.socket);
+            return die("KW_THREAD_SPAWN_FAILED", format!("key-reaper: {e}"));
+        }
     };
     server::serve(&listener, &shared);
-    if let Ok(r) = reaper {
-        let _ = r.join();
-    }
+    let _ = reaper.join();
+    // Set before `stopping` was: no thread can die (for the watchdog) now.
+    let exit = shared.watchdog.exit_code();
     shared.keys.reap(true);
     let l = shared.keys.lifetimes();
     drop(listener);
     let _ = std::fs::remove_file(&socket);
-    let (records, head) = shared.audit.head();
+    if let Ok(t) = anchor_thread {
+        let _ = t.join();
+    }
+    let head = shared.audit.head();
     shared.audit.record(
         "stopped",
         json!({"graceful": true, "keys_unsealed": l.unseals, "keys_wiped": l.wiped,
-               "plaintext_lifetime_max_us": l.max_us as u64, "audit_records": records + 1, "audit_prev": head}),
+               "plaintext_lifetime_max_us": l.max_us as u64, "audit_records": head.records + 1,
+               "audit_prev": head.head}),
     );
+    // The last anchor covers the `stopped` record: a log cut before it no
+    // longer matches the counter.
+    if let Err(e) = shared.anchorer.cover_now(&*shared) {
+        eprintln!("keywardd: KW_ANCHOR_FAILED: the stop could not be anchored: {}", e.0);
+    }
     // Dropping the last reference wipes the identity key.
     drop(shared);
-    ExitCode::SUCCESS
+    exit
 }
 
 /// `keywardd init --config PATH`: everything `run` needs, created once.
@@ -274,10 +311,6 @@ pub fn init(path: &Path, json_out: bool) -> ExitCode {
         Ok(p) => p,
         Err(e) => return die("KW_POLICY_INVALID", &e.0),
     };
-    let audit = match AuditLog::open(&config.daemon.audit_log) {
-        Ok(a) => a,
-        Err(e) => return die(e.code(), format!("{}: {e}", config.daemon.audit_log.display())),
-    };
     let (mut vault, vault_created) = match Vault::init(vault_config(&config)) {
         Ok(v) => (v, true),
         Err(vault::VaultError::AlreadyInitialised) => match Vault::open(vault_config(&config)) {
@@ -293,9 +326,17 @@ pub fn init(path: &Path, json_out: bool) -> ExitCode {
     if let Err(e) = identity.write_pin(&config.daemon.pin_file) {
         return die("KW_PIN_WRITE_FAILED", format!("{}: {e}", config.daemon.pin_file.display()));
     }
-    let ledger_path = config.daemon.state_dir.join("ledger.jsonl");
-    if let Err(e) = journal::Journal::open(&ledger_path, |_| ()) {
-        return die("KW_LEDGER_OPEN_FAILED", format!("{}: {e}", ledger_path.display()));
+    let journals::Journals { audit, ledger, anchorer, adopted } = match journals::open(&config, &mut vault) {
+        Ok(j) => j,
+        Err(e) => return die(e.code, e.message),
+    };
+    let ledger_path = journals::ledger_path(&config);
+    let journal_key = ipc::handshake::hex(&anchorer.journal_key());
+    if let Some((a, l)) = adopted {
+        audit.record(
+            "journals_anchored",
+            json!({"adopted_audit_records": a, "adopted_ledger_records": l, "journal_key": journal_key}),
+        );
     }
     let report = json!({
         "ok": true, "vault": config.vault.dir.display().to_string(), "vault_created": vault_created,
@@ -303,18 +344,26 @@ pub fn init(path: &Path, json_out: bool) -> ExitCode {
         "signer_key": ipc::handshake::hex(&ipc::StaticKey::public(&identity)),
         "policy_id": policy.id, "ledger": ledger_path.display().to_string(),
         "audit_log": config.daemon.audit_log.display().to_string(), "tcti": config.vault.tcti,
+        "journal_key": journal_key,
     });
-    audit.record("initialized", report.clone());
+    let sources = journals::StartupSources { audit: &audit, ledger: &ledger, vault: std::sync::Mutex::new(&mut vault) };
+    if audit.try_record("initialized", report.clone()).is_err() {
+        return die("KW_AUDIT_WRITE_FAILED", config.daemon.audit_log.display());
+    }
+    if let Err(e) = anchorer.cover_now(&sources) {
+        return die("KW_ANCHOR_FAILED", e.0);
+    }
     if json_out {
         println!("{report}");
     } else {
         println!(
-            "keyward initialized: vault {} ({}), signer key {} (pin file {}), policy {}",
+            "keyward initialized: vault {} ({}), signer key {} (pin file {}), policy {}, journal key {}",
             config.vault.dir.display(),
             if vault_created { "created" } else { "already present" },
             report["signer_key"].as_str().unwrap_or(""),
             config.daemon.pin_file.display(),
-            policy.id
+            policy.id,
+            report["journal_key"].as_str().unwrap_or("")
         );
     }
     ExitCode::SUCCESS

@@ -220,6 +220,13 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_rt_sigaction,
     libc::SYS_rt_sigprocmask,
     libc::SYS_rt_sigreturn,
+    // A stop (SIGSTOP/SIGCONT, a tracer attaching) or a signal handler
+    // interrupting a timed wait (`nanosleep`, `clock_nanosleep`, `poll`,
+    // `futex` with a timeout) makes the kernel resume it through
+    // `restart_syscall`. Refused, the sleep returns EPERM, which std's
+    // `thread::sleep` treats as impossible and panics on: that killed the
+    // key reaper (docs/decisions/0008).
+    libc::SYS_restart_syscall,
     libc::SYS_sigaltstack,
     libc::SYS_prctl,
     libc::SYS_exit,
@@ -244,4 +251,32 @@ fn seccomp() -> Result<(), SandboxError> {
         seccompiler::apply_filter_all_threads(p).map_err(|e| SandboxError(format!("seccomp: {e}")))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The calls the kernel makes a thread issue on its own after a signal
+    /// or a stop: refusing any of them breaks threads that did nothing
+    /// wrong (a `kill -STOP`/`-CONT` killed the key reaper).
+    #[test]
+    fn signal_and_stop_paths_are_allowed_and_never_fatal() {
+        for call in [libc::SYS_restart_syscall, libc::SYS_rt_sigreturn, libc::SYS_rt_sigprocmask, libc::SYS_sigaltstack]
+        {
+            assert!(ALLOWED.contains(&call), "system call {call} is not allowed");
+            assert!(!FATAL.contains(&call), "system call {call} is fatal");
+        }
+        // Every timed wait the daemon uses is allowed (each one resumes
+        // through restart_syscall after a stop).
+        for call in [libc::SYS_nanosleep, libc::SYS_clock_nanosleep, libc::SYS_futex, libc::SYS_poll, libc::SYS_ppoll] {
+            assert!(ALLOWED.contains(&call), "system call {call} is not allowed");
+        }
+    }
+
+    #[test]
+    fn both_filters_compile() {
+        program(FATAL, SeccompAction::KillProcess, SeccompAction::Allow).unwrap();
+        program(ALLOWED, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32)).unwrap();
+    }
 }

@@ -1,10 +1,14 @@
 //! The socket: accept, identify the peer, run one session per connection.
 //!
 //! Order on every connection, before a single protocol byte is read:
-//! connection limit (`IPC_BUSY`), then `SO_PEERCRED`, then the role mapping.
-//! A peer with no role gets the `DENY_PEER_NOT_ALLOWED` alert, an audit
-//! event, and the connection is closed (RT-004). Only then does the
-//! handshake run, on the connection's own thread.
+//! `SO_PEERCRED`, then the role mapping, then admission ([`admission`]:
+//! the connection limit, the peer's per-uid quota and the operators'
+//! reserve; `IPC_BUSY` or `IPC_PEER_QUOTA`). A peer with no role gets the
+//! `DENY_PEER_NOT_ALLOWED` alert, an audit event, and the connection is
+//! closed (RT-004). Only then does the handshake run, on the connection's
+//! own thread. Refusals and failed handshakes are audited through
+//! [`refusals`]: the first per uid and code in an interval at once, the rest
+//! as one summary record.
 //!
 //! A slow or silent client costs one thread and nothing else: the handshake
 //! must complete within `handshake_timeout_ms`, and each later frame must
@@ -12,7 +16,6 @@
 //! that dribbles bytes is cut off too. The number of live connections is
 //! bounded by `max_connections`.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,14 +29,19 @@ use ipc::handshake::{ServerHandshake, hex};
 use ipc::record::{Suite, SystemClock, msg};
 use ipc::{IpcError, SuitePolicy, alert};
 use rustix::event::{PollFd, PollFlags, poll};
+use policy::journal::Position;
 use serde_json::json;
 
+use super::admission::{self, Limits, Live};
+use super::anchor::{Anchorer, Sources};
 use super::audit::AuditLog;
 use super::config::Config;
 use super::identity::LockedIdentity;
 use super::journal::Journal;
 use super::keys::Keys;
 use super::ledger::Book;
+use super::refusals::{self, Refusal, Refusals};
+use super::watchdog::Watchdog;
 
 /// Everything the connection threads share.
 #[derive(Debug)]
@@ -45,7 +53,15 @@ pub struct Shared {
     pub policy: policy::Policy,
     pub ledger: Journal<Book>,
     pub keys: Keys,
-    live: Mutex<HashMap<u64, UnixStream>>,
+    /// Keeps both journals anchored (no signature leaves before its
+    /// records are).
+    pub anchorer: Anchorer,
+    /// Deaths of background threads ([`super::watchdog`]).
+    pub watchdog: Watchdog,
+    /// Refusals counted for their summary records.
+    pub refusals: Refusals,
+    limits: Limits,
+    live: Mutex<Live>,
     next_id: AtomicU64,
 }
 
@@ -64,9 +80,10 @@ impl Shared {
         identity: LockedIdentity,
         audit: AuditLog,
         stopping: Arc<AtomicBool>,
-        services: (policy::Policy, Journal<Book>, Keys),
+        services: (policy::Policy, Journal<Book>, Keys, Anchorer),
     ) -> Shared {
-        let (policy, ledger, keys) = services;
+        let (policy, ledger, keys, anchorer) = services;
+        let limits = Limits::of(&config.daemon);
         Shared {
             config,
             identity,
@@ -75,17 +92,48 @@ impl Shared {
             policy,
             ledger,
             keys,
-            live: Mutex::new(HashMap::new()),
+            anchorer,
+            watchdog: Watchdog::default(),
+            refusals: Refusals::default(),
+            limits,
+            live: Mutex::new(Live::default()),
             next_id: AtomicU64::new(1),
         }
     }
 
-    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<u64, UnixStream>> {
+    fn live(&self) -> std::sync::MutexGuard<'_, Live> {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Audits refusal `r` through the aggregation: its own record
+    /// (`fields`) if it is the first of its kind in the interval, and any
+    /// summaries now due.
+    fn refused(&self, r: Refusal, fields: impl FnOnce() -> serde_json::Value) {
+        let (due, own) = self.refusals.note(now_ms(), r);
+        self.write_summaries(due);
+        if own {
+            self.audit.record(r.event, fields());
+        }
+    }
+
+    fn write_summaries(&self, summaries: Vec<refusals::Summary>) {
+        for (event, fields) in summaries {
+            self.audit.record(&event, fields);
+        }
     }
 
     fn suite_policy(&self) -> SuitePolicy {
         if self.config.ipc.compat_aes_gcm { SuitePolicy::Compatibility } else { SuitePolicy::Strict }
+    }
+}
+
+impl Sources for Shared {
+    fn durable(&self) -> (Position, Position) {
+        (self.audit.head(), self.ledger.durable())
+    }
+
+    fn with_vault<R>(&self, f: impl FnOnce(&mut vault::Vault) -> R) -> R {
+        self.keys.with_vault(f)
     }
 }
 
@@ -95,6 +143,7 @@ pub fn serve(listener: &UnixListener, shared: &Arc<Shared>) {
     let mut fds = [PollFd::new(listener, PollFlags::IN)];
     let tick = rustix::event::Timespec { tv_sec: 0, tv_nsec: 200_000_000 };
     while !shared.stopping.load(Ordering::SeqCst) {
+        shared.write_summaries(shared.refusals.due(now_ms()));
         match poll(&mut fds, Some(&tick)) {
             Ok(0) => continue,
             Ok(_) => {}
@@ -112,13 +161,19 @@ pub fn serve(listener: &UnixListener, shared: &Arc<Shared>) {
         }
     }
     // Shutdown: wake every session thread and let it wipe its keys.
-    for s in shared.live().values() {
+    for s in shared.live().streams() {
         let _ = s.shutdown(std::net::Shutdown::Both);
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     while !shared.live().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
+    // What was counted but not yet written, before the `stopped` record.
+    shared.write_summaries(shared.refusals.drain());
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn refuse(mut stream: UnixStream, code: &str) {
@@ -127,45 +182,55 @@ fn refuse(mut stream: UnixStream, code: &str) {
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 
-/// Limit, peer credentials, role; then a thread for the session.
+/// Peer credentials, role, admission; then a thread for the session.
 fn admit(stream: UnixStream, shared: &Arc<Shared>) {
+    const NOT_ALLOWED: &str = "DENY_PEER_NOT_ALLOWED";
     let cred = match rustix::net::sockopt::socket_peercred(&stream) {
         Ok(c) => c,
         Err(e) => {
-            shared.audit.record("peer_rejected", json!({"reason": "SO_PEERCRED failed", "errno": e.raw_os_error()}));
-            return refuse(stream, "DENY_PEER_NOT_ALLOWED");
+            let r = Refusal { event: "peer_rejected", uid: None, gid: None, code: NOT_ALLOWED };
+            let errno = e.raw_os_error();
+            shared.refused(r, || json!({"reason": "SO_PEERCRED failed", "errno": errno, "code": NOT_ALLOWED}));
+            return refuse(stream, NOT_ALLOWED);
         }
     };
     let (uid, gid, pid) = (cred.uid.as_raw(), cred.gid.as_raw(), cred.pid.as_raw_pid());
     let Some(role) = shared.config.role_of(uid, gid) else {
-        shared
-            .audit
-            .record("peer_rejected", json!({"uid": uid, "gid": gid, "pid": pid, "code": "DENY_PEER_NOT_ALLOWED"}));
-        return refuse(stream, "DENY_PEER_NOT_ALLOWED");
+        let r = Refusal { event: "peer_rejected", uid: Some(uid), gid: Some(gid), code: NOT_ALLOWED };
+        shared.refused(r, || json!({"uid": uid, "gid": gid, "pid": pid, "code": NOT_ALLOWED}));
+        return refuse(stream, NOT_ALLOWED);
     };
     let peer = Peer { uid, gid, pid, role };
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    {
-        let mut live = shared.live();
-        if live.len() >= shared.config.daemon.max_connections {
-            drop(live);
-            shared.audit.record("connection_refused", json!({"uid": uid, "pid": pid, "code": "IPC_BUSY"}));
-            return refuse(stream, "IPC_BUSY");
-        }
-        match stream.try_clone() {
-            Ok(c) => live.insert(id, c),
-            Err(_) => return refuse(stream, "IPC_BUSY"),
-        };
+    let admitted = shared.live().admit(&shared.limits, id, uid, role, || stream.try_clone());
+    if let Err(why) = admitted {
+        let code = why.code();
+        let r = Refusal { event: "connection_refused", uid: Some(uid), gid: Some(gid), code };
+        shared.refused(r, || json!({"uid": uid, "gid": gid, "pid": pid, "role": role.name(), "code": code}));
+        return refuse(stream, code);
     }
     let worker = Arc::clone(shared);
     let spawned = std::thread::Builder::new().name(format!("conn-{id}")).stack_size(512 * 1024).spawn(move || {
+        // The slot is given back however the session ends, a panic included.
+        let _slot = Slot { shared: &worker, id };
         session(stream, peer, &worker);
-        worker.live().remove(&id);
     });
     if spawned.is_err()
-        && let Some(s) = shared.live().remove(&id)
+        && let Some(s) = shared.live().remove(id)
     {
-        refuse(s, "IPC_BUSY");
+        refuse(s, admission::Refused::Busy.code());
+    }
+}
+
+/// A live session's place in the table, released when dropped.
+struct Slot<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.shared.live().remove(self.id);
     }
 }
 
@@ -229,7 +294,17 @@ fn session(mut stream: UnixStream, peer: Peer, shared: &Shared) {
     let mut channel = match handshake() {
         Ok(Some(c)) => c,
         Ok(None) => return,
-        Err(e) => return fail(stream, "handshake_failed", &e, None),
+        Err(e) => {
+            // Counted like refusals: a peer may fail handshakes in a loop.
+            let code = e.code();
+            let r = Refusal { event: "handshake_failed", uid: Some(peer.uid), gid: Some(peer.gid), code };
+            shared.refused(r, || {
+                let mut fields = who.clone();
+                fields["code"] = code.into();
+                fields
+            });
+            return refuse(stream, code);
+        }
     };
     let sid = channel.session_id();
     let mut opened = who.clone();

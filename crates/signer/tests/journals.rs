@@ -1,0 +1,393 @@
+//! The audit log and the spend ledger against someone who can write their
+//! files while the daemon is stopped (issue 14, items 1, 2 and 10), on a
+//! real keywardd with its own TPM: every attack the issue reports is
+//! carried out on the real files and must refuse the start (or the public
+//! verifier) with its stable code; the daemon must never answer a signature
+//! whose audit record is not durable, with the write failure produced by the
+//! kernel (a file-size limit set on the running daemon, and a real full
+//! tmpfs), and must heal by itself once the disk takes writes again.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use daemon_harness::{Daemon, Options, SIGTERM, x402_intent};
+use ipc::api::{Request, Response};
+use serde_json::Value;
+
+const KEYWARDD: &str = env!("CARGO_BIN_EXE_keywardd");
+
+fn keyward() -> PathBuf {
+    Path::new(KEYWARDD).with_file_name("keyward")
+}
+
+/// The agent lane may spend 0.3 USDC a day, 0.1 at a time.
+fn capped() -> Options {
+    let o = Options::default();
+    Options { policy: o.policy.replace("daily_limit = 50000000", "daily_limit = 300000"), ..o }
+}
+
+/// A daemon with the `hot` payment key.
+fn daemon() -> Daemon {
+    let d = Daemon::start(Path::new(KEYWARDD), &capped());
+    match d.call(&Request::KeyCreate { name: "hot".into(), kind: "solana".into() }) {
+        Ok(Response::Key { .. }) => {}
+        other => panic!("key create: {other:?}"),
+    }
+    d
+}
+
+/// The answer to a payment (an API error is an answer too).
+fn pay(client: &mut ipc::client::Client, key: &str) -> Result<Response, ipc::client::CallError> {
+    client.call(&Request::Submit { intent: x402_intent(key, 100_000) })
+}
+
+fn signature(r: &Result<Response, ipc::client::CallError>) -> Option<String> {
+    match r {
+        Ok(Response::Decision { signature, .. }) => signature.clone(),
+        _ => None,
+    }
+}
+
+fn stop(d: &mut Daemon) {
+    d.signal_and_wait(SIGTERM, Duration::from_secs(20)).expect("keywardd stops on SIGTERM");
+}
+
+/// The three files an attacker edits: ledger, audit log, anchor.
+struct Files {
+    ledger: PathBuf,
+    audit: PathBuf,
+    anchor: PathBuf,
+}
+
+impl Files {
+    fn of(d: &Daemon) -> Files {
+        Files { ledger: d.state_dir.join("ledger.jsonl"), audit: d.audit_log.clone(), anchor: d.anchor_file() }
+    }
+
+    fn save(&self) -> [Vec<u8>; 3] {
+        [&self.ledger, &self.audit, &self.anchor].map(|p| std::fs::read(p).unwrap())
+    }
+
+    fn restore(&self, saved: &[Vec<u8>; 3]) {
+        for (p, b) in [&self.ledger, &self.audit, &self.anchor].into_iter().zip(saved) {
+            std::fs::write(p, b).unwrap();
+        }
+    }
+}
+
+fn refused_with(d: &mut Daemon, code: &str, attack: &str) {
+    let e = d.launch().expect_err(attack);
+    assert!(e.0.contains(code), "{attack}: expected {code}, got {}", e.0);
+}
+
+fn lines_of(text: &str) -> Vec<String> {
+    text.lines().map(|l| format!("{l}\n")).collect()
+}
+
+/// The reported attack: with the daemon stopped, emptying, deleting, editing
+/// or cutting `ledger.jsonl` reset the day's spend. Each now refuses the
+/// start; the intact files start and the cap still holds.
+#[test]
+fn an_emptied_deleted_edited_or_cut_ledger_refuses_the_start() {
+    let mut d = daemon();
+    let mut c = d.client().unwrap();
+    for k in ["cap-1", "cap-2", "cap-3"] {
+        assert!(signature(&pay(&mut c, k)).is_some(), "{k} is inside the cap");
+    }
+    assert!(signature(&pay(&mut c, "cap-4")).is_none(), "the fourth payment exceeds the daily cap");
+    drop(c);
+    stop(&mut d);
+    let files = Files::of(&d);
+    let saved = files.save();
+    let ledger = String::from_utf8(saved[0].clone()).unwrap();
+
+    std::fs::write(&files.ledger, b"").unwrap();
+    refused_with(&mut d, "KW_LEDGER_TRUNCATED", "an emptied ledger");
+    files.restore(&saved);
+
+    std::fs::remove_file(&files.ledger).unwrap();
+    refused_with(&mut d, "KW_LEDGER_TRUNCATED", "a deleted ledger");
+    files.restore(&saved);
+
+    let edited: String = lines_of(&ledger)
+        .into_iter()
+        .map(|l| if l.contains("\"t\":\"decided\"") { l.replace("\"100000\"", "\"1\"") } else { l })
+        .collect();
+    assert_ne!(edited, ledger, "the edit changed amounts");
+    std::fs::write(&files.ledger, edited).unwrap();
+    refused_with(&mut d, "KW_LEDGER_TAMPERED", "edited amount_atomic values");
+    files.restore(&saved);
+
+    let lines = lines_of(&ledger);
+    std::fs::write(&files.ledger, lines[..lines.len() - 3].concat()).unwrap();
+    refused_with(&mut d, "KW_LEDGER_TRUNCATED", "a ledger cut by three records");
+    files.restore(&saved);
+
+    // Re-signing is impossible without the journal key; a ledger whose
+    // records were rehashed (signatures kept) still fails.
+    let rehashed = rechain(policy::journal::Stream::Ledger, &edited_all(&ledger));
+    std::fs::write(&files.ledger, rehashed).unwrap();
+    refused_with(&mut d, "KW_LEDGER_TAMPERED", "a rehashed ledger");
+    files.restore(&saved);
+
+    d.launch().expect("the intact journals start");
+    assert_eq!(d.spent_today("usdc"), "300000", "the day's spend survived the restart");
+    let mut c = d.client().unwrap();
+    assert!(signature(&pay(&mut c, "cap-5")).is_none(), "the cap still holds");
+}
+
+fn edited_all(text: &str) -> String {
+    text.replace("\"100000\"", "\"1\"")
+}
+
+/// Recomputes every hash link of a journal after an edit (what an attacker
+/// without the journal key can do); signatures are kept as they were.
+fn rechain(stream: policy::journal::Stream, text: &str) -> String {
+    let mut prev = policy::journal::GENESIS.to_string();
+    let mut out = String::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let rec_start = line.find("\"rec\":").unwrap() + 6;
+        let rec = &line[rec_start..line.len() - 1];
+        let seq = v["seq"].as_u64().unwrap();
+        let hash = policy::journal::link_hash(stream, seq, &prev, rec.as_bytes());
+        let sig = v["sig"].as_str().map(|s| format!(",\"sig\":\"{s}\"")).unwrap_or_default();
+        out.push_str(&format!("{{\"seq\":{seq},\"prev\":\"{prev}\",\"hash\":\"{hash}\"{sig},\"rec\":{rec}}}\n"));
+        prev = hash;
+    }
+    out
+}
+
+/// A whole older copy of the journals (ledger, audit log and its anchor,
+/// all authentic) is refused: the TPM counter has moved past its anchor.
+#[test]
+fn an_older_copy_of_the_journals_is_refused_as_a_rollback() {
+    let mut d = daemon();
+    let mut c = d.client().unwrap();
+    let r = pay(&mut c, "old-1");
+    assert!(signature(&r).is_some(), "{r:?}");
+    drop(c);
+    stop(&mut d);
+    let files = Files::of(&d);
+    let old = files.save();
+    d.launch().unwrap();
+    let mut c = d.client().unwrap();
+    for k in ["old-2", "old-3"] {
+        assert!(signature(&pay(&mut c, k)).is_some());
+    }
+    drop(c);
+    stop(&mut d);
+    files.restore(&old);
+    refused_with(&mut d, "KW_ANCHOR_ROLLED_BACK", "an older, authentic copy of the journals");
+}
+
+fn verify(d: &Daemon, key: Option<&str>) -> (bool, Value) {
+    let mut cmd = Command::new(keyward());
+    cmd.args(["--json", "audit", "verify", "--log"]).arg(&d.audit_log);
+    if let Some(k) = key {
+        cmd.args(["--journal-key", k]);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    (out.status.success(), serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or(Value::Null))
+}
+
+/// The reported audit attacks: cutting whole records (the `stopped` record
+/// too), deleting or emptying the file, deleting the anchor, and rewriting
+/// the chain with recomputed hashes (a uid changed in every record). Each
+/// fails `keyward audit verify` (public material only) and the start.
+#[test]
+fn cut_deleted_emptied_and_rewritten_audit_logs_are_refused() {
+    let mut d = daemon();
+    let journal_key = match d.client().unwrap().call(&Request::DaemonStatus).unwrap() {
+        Response::Daemon { status } => status["audit"]["journal_key"].as_str().unwrap().to_string(),
+        other => panic!("{other:?}"),
+    };
+    let mut c = d.client().unwrap();
+    assert!(signature(&pay(&mut c, "audit-1")).is_some());
+    drop(c);
+    stop(&mut d);
+    let (ok, report) = verify(&d, Some(&journal_key));
+    assert!(ok && report["journal_key_pinned"] == true, "{report}");
+    let files = Files::of(&d);
+    let saved = files.save();
+    let audit = String::from_utf8(saved[1].clone()).unwrap();
+    let lines = lines_of(&audit);
+    assert!(lines.last().unwrap().contains("\"event\":\"stopped\""));
+
+    // Cut the `stopped` record, then five records.
+    for cut in [1, 5] {
+        std::fs::write(&files.audit, lines[..lines.len() - cut].concat()).unwrap();
+        let (ok, report) = verify(&d, Some(&journal_key));
+        assert!(!ok && report["code"] == "KW_AUDIT_TRUNCATED", "cut {cut}: {report}");
+        refused_with(&mut d, "KW_AUDIT_TRUNCATED", "an audit log cut at its tail");
+        files.restore(&saved);
+    }
+
+    std::fs::write(&files.audit, b"").unwrap();
+    let (ok, report) = verify(&d, Some(&journal_key));
+    assert!(!ok && report["code"] == "KW_AUDIT_TRUNCATED", "an empty log is not intact: {report}");
+    refused_with(&mut d, "KW_AUDIT_TRUNCATED", "an emptied audit log");
+    files.restore(&saved);
+
+    std::fs::remove_file(&files.audit).unwrap();
+    assert!(!verify(&d, Some(&journal_key)).0, "a deleted log does not verify");
+    refused_with(&mut d, "KW_AUDIT_TRUNCATED", "a deleted audit log");
+    files.restore(&saved);
+
+    let rewritten = rechain(policy::journal::Stream::Audit, &audit.replace("\"uid\":0", "\"uid\":1000"));
+    assert!(rewritten.matches("\"uid\":1000").count() >= 3, "uids were changed in several records");
+    std::fs::write(&files.audit, &rewritten).unwrap();
+    let (ok, report) = verify(&d, Some(&journal_key));
+    assert!(!ok && report["code"] == "KW_AUDIT_CHAIN_BROKEN", "{report}");
+    refused_with(&mut d, "KW_AUDIT_CHAIN_BROKEN", "an audit chain rewritten with recomputed hashes");
+    files.restore(&saved);
+
+    std::fs::remove_file(&files.anchor).unwrap();
+    let out = Command::new(keyward()).args(["audit", "verify", "--log"]).arg(&d.audit_log).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("KW_ANCHOR_MISSING"));
+    refused_with(&mut d, "KW_ANCHOR_MISSING", "a deleted anchor");
+    files.restore(&saved);
+
+    // A pinned key other than the journal's is refused.
+    let other = "11".repeat(32);
+    let (ok, _) = verify(&d, Some(&other));
+    assert!(!ok, "a log verified under an unpinned key is refused when a key is pinned");
+
+    d.launch().expect("the intact journals start");
+    d.verify_audit().expect("and verify");
+}
+
+fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).unwrap().len()
+}
+
+fn last_line_lens(p: &Path, n: usize) -> Vec<u64> {
+    let text = std::fs::read_to_string(p).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len() - n..].iter().map(|l| l.len() as u64 + 1).collect()
+}
+
+fn prlimit_fsize(pid: u32, limit: &str) {
+    let ok = Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--fsize={limit}:unlimited"))
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(ok.success(), "prlimit --fsize on keywardd");
+}
+
+fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Issue 14 item 10: a signature was once answered while its audit
+/// `signed` record was torn. The write failure is now made at a chosen
+/// point by the kernel: a file-size limit on the running daemon that lets
+/// the payment's `intent_decided` record through and stops its `signed`
+/// record. The client gets no signature; the log has no torn line; once the
+/// limit is lifted the daemon heals by itself and the same request returns
+/// its signature, now recorded.
+#[test]
+fn no_signature_is_answered_before_its_audit_record_is_durable() {
+    let mut d = daemon();
+    let mut c = d.client().unwrap();
+    assert!(signature(&pay(&mut c, "fs-1")).is_some());
+    assert!(signature(&pay(&mut c, "fs-2")).is_some());
+    // One payment on a warm session writes exactly these two records.
+    let lens = last_line_lens(&d.audit_log, 2);
+    let tail: Vec<Value> = d.audit().into_iter().rev().take(2).collect();
+    assert_eq!((tail[1]["event"].as_str(), tail[0]["event"].as_str()), (Some("intent_decided"), Some("signed")));
+    let (decided, signed) = (lens[0], lens[1]);
+    let audit_len = file_len(&d.audit_log);
+    let limit = audit_len + decided + signed / 2;
+    let ledger_len = file_len(&d.state_dir.join("ledger.jsonl"));
+    let ledger_growth = ledger_len / 3;
+    assert!(ledger_len + ledger_growth < limit, "the limit stops the audit log only ({ledger_len} vs {limit})");
+    let pid = d.pid().unwrap();
+    prlimit_fsize(pid, &limit.to_string());
+    let r = pay(&mut c, "fs-3");
+    assert!(signature(&r).is_none(), "no signature while its audit record cannot be written: {r:?}");
+    let text = std::fs::read(&d.audit_log).unwrap();
+    assert_eq!(text.last(), Some(&b'\n'), "no torn record is left behind");
+    assert!(d.verify_audit().is_ok(), "the log verifies during the failure");
+    // Still refusing while the disk refuses.
+    assert!(signature(&pay(&mut c, "fs-4")).is_none());
+    prlimit_fsize(pid, "unlimited");
+    let healed = wait_until(Duration::from_secs(10), || signature(&pay(&mut c, "fs-3")).is_some());
+    assert!(healed, "once writes succeed the daemon heals without a restart and releases fs-3");
+    assert!(d.events("signed").iter().any(|e| e["request_id"].is_string()), "signed records present");
+    d.verify_audit().expect("the log verifies after healing");
+    drop(c);
+    stop(&mut d);
+    d.launch().expect("the healed journals start");
+}
+
+/// The same on a real full filesystem: the audit directory is a 1 MiB
+/// tmpfs; a filler takes the rest of it; payments are refused, never
+/// answered with a signature; removing the filler heals the daemon.
+#[test]
+fn a_full_filesystem_fails_closed_and_heals_when_space_returns() {
+    let mut d = daemon();
+    stop(&mut d);
+    let audit_dir = d.audit_log.parent().unwrap().to_path_buf();
+    let keep = d.dir.path().join("audit-saved");
+    std::fs::create_dir_all(&keep).unwrap();
+    for e in std::fs::read_dir(&audit_dir).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), keep.join(e.file_name())).unwrap();
+    }
+    let mounted =
+        Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m,mode=0750", "tmpfs"]).arg(&audit_dir).status();
+    assert!(mounted.is_ok_and(|s| s.success()), "mount a tmpfs (tests run as root)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(audit_dir.clone());
+    for e in std::fs::read_dir(&keep).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), audit_dir.join(e.file_name())).unwrap();
+    }
+    d.launch().unwrap();
+    let mut c = d.client().unwrap();
+    assert!(signature(&pay(&mut c, "full-1")).is_some());
+    // Fill the filesystem.
+    let filler = audit_dir.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let mut refused = 0;
+    for k in ["full-2", "full-3", "full-4"] {
+        let r = pay(&mut c, k);
+        assert!(signature(&r).is_none(), "a full disk answers no signature: {r:?}");
+        refused += 1;
+    }
+    assert_eq!(refused, 3);
+    std::fs::remove_file(&filler).unwrap();
+    let mut attempt = 0;
+    let healed = wait_until(Duration::from_secs(10), || {
+        attempt += 1;
+        signature(&pay(&mut c, &format!("full-5-{attempt}"))).is_some()
+    });
+    assert!(healed, "the daemon heals once space is free, without a restart");
+    d.verify_audit().expect("the log verifies after the full disk");
+    drop(c);
+    stop(&mut d);
+    d.launch().expect("and starts again");
+    stop(&mut d);
+}
