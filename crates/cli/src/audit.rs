@@ -67,13 +67,17 @@ fn refuse(json_out: bool, code: &str, detail: &str) -> ExitCode {
 fn read_anchor(log: &Path, trust: &Trust, json_out: bool) -> Result<(Anchor, bool), ExitCode> {
     let path = trust.anchor.clone().unwrap_or_else(|| log.parent().unwrap_or(Path::new(".")).join("anchor.json"));
     let mut bytes = Vec::new();
-    let opened = std::fs::File::open(&path)
-        .and_then(|f| f.take(policy::journal::MAX_ANCHOR_BYTES + 1).read_to_end(&mut bytes));
+    let opened =
+        std::fs::File::open(&path).and_then(|f| f.take(policy::journal::MAX_ANCHOR_BYTES + 1).read_to_end(&mut bytes));
     if let Err(e) = opened {
         return Err(refuse(
             json_out,
             "KW_ANCHOR_MISSING",
-            &format!("{}: {}: without the anchor a cut log cannot be told from an intact one", path.display(), e.kind()),
+            &format!(
+                "{}: {}: without the anchor a cut log cannot be told from an intact one",
+                path.display(),
+                e.kind()
+            ),
         ));
     }
     let anchor = Anchor::parse(&bytes)

@@ -8,7 +8,8 @@
 //!   `SKIP` needs a waiver.
 //! * [`waivers`]: the waiver file and its rules (Critical is never waivable).
 //! * [`artifacts`]: the evidence files.
-//! * [`scenarios`]: the attacks themselves.
+//! * [`scenarios`]: the attacks themselves; [`peer`]: the runner re-executed
+//!   as a hostile local uid.
 //!
 //! This crate is separate from the `keyward` client because it must link
 //! every component, the key-holding ones included, to attack them.
@@ -17,5 +18,6 @@
 pub mod artifacts;
 pub mod catalogue;
 pub mod ledger;
+pub mod peer;
 pub mod scenarios;
 pub mod waivers;

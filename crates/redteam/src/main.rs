@@ -45,6 +45,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // The runner re-executed as another uid by an availability scenario.
+    if std::env::args().nth(1).as_deref() == Some(redteam::peer::ARG) {
+        return ExitCode::from(redteam::peer::child());
+    }
     let args = Args::parse();
     let today = time::OffsetDateTime::now_utc().date();
     let waivers = match &args.waivers {

@@ -285,7 +285,8 @@ fn availability(full: bool) {
     let per_record = first.iter().map(|l| l.len() + 1).sum::<usize>() as f64 / first.len().max(1) as f64;
     println!(
         "refusal flood: 4 clients: {:.0} refusals/s over {secs:.1} s; audit: {records} records ({:.2} records/s), \
-         {bytes} bytes ({:.2} MB/hour); one record per refusal would be {:.0} records/s, {:.0} MB/hour",
+         {bytes} bytes ({:.2} MB/hour); one record per refusal at this rate \
+         would be {:.0} records/s, {:.0} MB/hour (each fsynced, which also bounds the rate)",
         refusals as f64 / secs,
         records as f64 / secs,
         bytes as f64 / secs * 3600.0 / 1e6,

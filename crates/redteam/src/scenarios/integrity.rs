@@ -107,6 +107,9 @@ fn start_refused(d: &mut Daemon, code: &str) -> (bool, String) {
     }
 }
 
+/// (check name, expected code, the edit).
+type Attack<'a> = (&'static str, &'static str, Box<dyn Fn() + 'a>);
+
 fn ledger_reset(probe: &mut Probe) -> String {
     let mut d = match capped() {
         Ok(d) => d,
@@ -123,10 +126,14 @@ fn ledger_reset(probe: &mut Probe) -> String {
     let saved = save(&d);
     let ledger = files(&d)[0].clone();
     let text = String::from_utf8_lossy(&saved[0]).to_string();
-    let attacks: [(&str, &str, Box<dyn Fn()>); 4] = [
+    let attacks: [Attack<'_>; 4] = [
         ("emptied", "KW_LEDGER_TRUNCATED", Box::new(|| drop(std::fs::write(&ledger, b"")))),
         ("deleted", "KW_LEDGER_TRUNCATED", Box::new(|| drop(std::fs::remove_file(&ledger)))),
-        ("edited", "KW_LEDGER_TAMPERED", Box::new(|| drop(std::fs::write(&ledger, text.replace("\"100000\"", "\"1\""))))),
+        (
+            "edited",
+            "KW_LEDGER_TAMPERED",
+            Box::new(|| drop(std::fs::write(&ledger, text.replace("\"100000\"", "\"1\"")))),
+        ),
         (
             "cut",
             "KW_LEDGER_TRUNCATED",

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use crate::ledger::Scenario;
 
+mod availability;
 mod daemon;
 mod input;
 mod integrity;
@@ -40,5 +41,6 @@ pub fn implemented() -> Vec<Box<dyn Scenario>> {
     all.extend(x402::all().into_iter().map(|p| Box::new(p) as Box<dyn Scenario>));
     all.extend(integrity::all().into_iter().map(|p| Box::new(p) as Box<dyn Scenario>));
     all.extend(input::all().into_iter().map(|p| Box::new(p) as Box<dyn Scenario>));
+    all.extend(availability::all().into_iter().map(|p| Box::new(p) as Box<dyn Scenario>));
     all
 }

@@ -737,7 +737,10 @@ fn sign_with_proof_key(
                 .audit
                 .try_record(event, json!({"key": key, "uid": peer.uid, field: value, "public_key": hex(&public)}));
             if recorded.is_err() {
-                return api_error("KW_AUDIT_WRITE_FAILED", "the audit log could not be written; the signature is withheld");
+                return api_error(
+                    "KW_AUDIT_WRITE_FAILED",
+                    "the audit log could not be written; the signature is withheld",
+                );
             }
             release(shared, &Response::Signature { signature: hex(&sig), public_key: hex(&public) })
         }

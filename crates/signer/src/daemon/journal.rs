@@ -222,8 +222,7 @@ impl<S> Journal<S> {
         for body in bodies.split(|&b| b == b'\n').filter(|b| !b.is_empty()) {
             let body = std::str::from_utf8(body).unwrap_or("{}");
             let seq = q.tip.records + 1;
-            let (sealed, hash) =
-                policy::journal::seal(self.stream, seq, &q.tip.head, body, |m| self.key.sign(m));
+            let (sealed, hash) = policy::journal::seal(self.stream, seq, &q.tip.head, body, |m| self.key.sign(m));
             q.pending.extend_from_slice(sealed.as_bytes());
             q.tip = Position { records: seq, head: hash };
         }

@@ -69,9 +69,8 @@ pub fn open(config: &Config, vault: &mut Vault) -> Result<Journals, StartError> 
     // audit's, so an audit `signed` record without its ledger record means
     // the ledger lost records.
     let audited = audit.take_signed_at_startup();
-    let orphans = ledger.with_state(|b| {
-        audited.iter().filter(|id| b.requests.get(*id).is_none_or(|e| e.signature.is_none())).count()
-    });
+    let orphans = ledger
+        .with_state(|b| audited.iter().filter(|id| b.requests.get(*id).is_none_or(|e| e.signature.is_none())).count());
     if orphans > 0 {
         return Err(StartError::new(
             "KW_JOURNALS_DISAGREE",

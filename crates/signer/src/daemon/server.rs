@@ -28,8 +28,8 @@ use ipc::frame::{MAX_FRAME, read_frame, write_frame};
 use ipc::handshake::{ServerHandshake, hex};
 use ipc::record::{Suite, SystemClock, msg};
 use ipc::{IpcError, SuitePolicy, alert};
-use rustix::event::{PollFd, PollFlags, poll};
 use policy::journal::Position;
+use rustix::event::{PollFd, PollFlags, poll};
 use serde_json::json;
 
 use super::admission::{self, Limits, Live};
