@@ -2,7 +2,8 @@
 //! of the epoch counter: a password session, no cryptography) as baseline:
 //! unsealing the KEK (load + salted policy session + PCR policy + unseal +
 //! flush), a whole vault read, a whole vault write (transaction: NV
-//! increment and three fsynced files) and connecting (primary key creation).
+//! increment and three fsynced files), a journal anchor's commit (one NV
+//! counter increment) and connecting (primary key creation).
 //!
 //! swtpm is a software TPM on loopback; a discrete TPM is typically one to
 //! two orders of magnitude slower per command, so treat the ratios, not the
@@ -33,6 +34,10 @@ fn bench(c: &mut Criterion) {
     let mut v = Vault::open(cfg).unwrap();
     g.bench_function("vault/get-32B", |b| b.iter(|| v.get("bench").unwrap()));
     g.bench_function("vault/put-32B", |b| b.iter(|| v.put("bench", SecretKind::Ed25519Seed, &[7u8; 32]).unwrap()));
+    // The commit point of a journal anchor (docs/audit-log.md): one NV
+    // counter increment, no KEK.
+    v.anchor_counter_ensure().unwrap();
+    g.bench_function("anchor/counter-increment", |b| b.iter(|| v.anchor_counter_increment().unwrap()));
     drop(v);
     g.sample_size(10);
     g.bench_function("connect/create-primary-rsa2048", |b| b.iter(|| TpmKekProvider::connect(tcfg.clone()).unwrap()));

@@ -5,19 +5,28 @@
 //! 1. process hardening (done first thing in `main`) and the strict-profile
 //!    self-check (`KW_SELFCHECK_FAILED`);
 //! 2. the configuration, parsed strictly ([`config`], `KW_CONFIG_INVALID`);
-//! 3. the audit log ([`audit`]; a broken chain is `KW_AUDIT_CHAIN_BROKEN`),
-//!    the policy (`KW_POLICY_INVALID`) and the spend ledger ([`ledger`],
-//!    `KW_LEDGER_CORRUPT`), replayed so totals and idempotency survive;
-//! 4. the vault, and from it the signer's identity key ([`identity`]), whose
-//!    public half is written to the pin file; the vault stays open for
-//!    signing ([`keys`]);
-//! 5. the socket: directory 0750, socket 0660, optional group
+//! 3. the policy (`KW_POLICY_INVALID`) and the vault;
+//! 4. both journals ([`journals`]): the anchor and the journal key from the
+//!    vault ([`anchor`]), the audit log ([`audit`]) and the spend ledger
+//!    ([`ledger`]) verified against the anchor (cut, emptied, deleted,
+//!    edited or rolled back: `KW_AUDIT_TRUNCATED`, `KW_AUDIT_CHAIN_BROKEN`,
+//!    `KW_LEDGER_TRUNCATED`, `KW_LEDGER_TAMPERED`, `KW_ANCHOR_*`), the
+//!    ledger replayed so totals, pending approvals and idempotency survive,
+//!    the two cross-checked (`KW_JOURNALS_DISAGREE`);
+//! 5. the signer's identity key ([`identity`]), whose public half is written
+//!    to the pin file; the vault stays open for signing ([`keys`]);
+//! 6. the socket: its directory created 0750, or used as it is only if it
+//!    is the daemon user's and not writable by others ([`socket_dir`],
+//!    `KW_SOCKET_DIR_UNSAFE`), socket 0660, optional group
 //!    (`KW_SOCKET_FAILED`; `KW_ALREADY_RUNNING` if another daemon answers);
-//! 6. SIGTERM/SIGINT handlers;
+//!    SIGTERM/SIGINT handlers, SIGXFSZ handled (a file-size limit is a
+//!    failed write, not a kill);
 //! 7. the sandbox ([`sandbox`]: Landlock and seccomp, `KW_SANDBOX_FAILED`);
-//! 8. serving ([`server`]) until a signal, then a graceful shutdown: every
-//!    session is closed, their keys are wiped as they drop, the identity key
-//!    is wiped, the socket file is removed.
+//! 8. everything recorded so far anchored; the anchor and key-reaper threads
+//!    (their death fails closed, [`watchdog`]); serving ([`server`]) until a
+//!    signal, then a graceful shutdown: every session is closed, their keys
+//!    are wiped as they drop, the identity key is wiped, the socket file is
+//!    removed, and the `stopped` record is anchored.
 
 pub mod admission;
 pub mod anchor;
@@ -225,7 +234,9 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
     audit.record(
         "listening",
         json!({"socket": socket.display().to_string(), "landlock": sandbox.landlock, "seccomp": sandbox.seccomp,
-               "max_connections": config.daemon.max_connections}),
+               "max_connections": config.daemon.max_connections,
+               "max_sessions_per_uid": config.daemon.max_sessions_per_uid,
+               "reserved_for_operators": config.daemon.reserved_for_operators()}),
     );
     let shared = Arc::new(Shared::new(config, identity, audit, stopping, (policy, ledger, keys, anchorer)));
     // Everything recorded so far is anchored before the first request.
@@ -260,12 +271,13 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
         };
         watchdog::spawn("key-reaper", Arc::clone(&shared.stopping), on_death, body)
     };
-    let reaper = match reaper {
-        Ok(r) => r,
-        Err(e) => {
+    let (reaper, anchor_thread) = match (reaper, anchor_thread) {
+        (Ok(r), Ok(a)) => (r, a),
+        (Err(e), _) | (_, Err(e)) => {
             shared.keys.stop_signing();
+            shared.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
             let _ = std::fs::remove_file(&shared.config.daemon.socket);
-            return die("KW_THREAD_SPAWN_FAILED", format!("key-reaper: {e}"));
+            return die("KW_THREAD_SPAWN_FAILED", format!("key-reaper or anchor: {e}"));
         }
     };
     server::serve(&listener, &shared);
@@ -276,9 +288,7 @@ pub fn run(path: &Path, outcome: &HardeningOutcome) -> ExitCode {
     let l = shared.keys.lifetimes();
     drop(listener);
     let _ = std::fs::remove_file(&socket);
-    if let Ok(t) = anchor_thread {
-        let _ = t.join();
-    }
+    let _ = anchor_thread.join();
     let head = shared.audit.head();
     shared.audit.record(
         "stopped",

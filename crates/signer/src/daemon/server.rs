@@ -60,6 +60,9 @@ pub struct Shared {
     pub watchdog: Watchdog,
     /// Refusals counted for their summary records.
     pub refusals: Refusals,
+    /// Refusal records the audit log could not take (a full disk), kept to
+    /// be written once it heals, so the fact of refusals is never lost.
+    unwritten: Mutex<HeldRefusals>,
     limits: Limits,
     live: Mutex<Live>,
     next_id: AtomicU64,
@@ -95,6 +98,7 @@ impl Shared {
             anchorer,
             watchdog: Watchdog::default(),
             refusals: Refusals::default(),
+            unwritten: Mutex::default(),
             limits,
             live: Mutex::new(Live::default()),
             next_id: AtomicU64::new(1),
@@ -109,21 +113,56 @@ impl Shared {
     /// (`fields`) if it is the first of its kind in the interval, and any
     /// summaries now due.
     fn refused(&self, r: Refusal, fields: impl FnOnce() -> serde_json::Value) {
-        let (due, own) = self.refusals.note(now_ms(), r);
-        self.write_summaries(due);
+        let (mut due, own) = self.refusals.note(now_ms(), r);
         if own {
-            self.audit.record(r.event, fields());
+            due.push((r.event.to_string(), fields()));
         }
+        self.write_summaries(due);
     }
 
     fn write_summaries(&self, summaries: Vec<refusals::Summary>) {
-        for (event, fields) in summaries {
-            self.audit.record(&event, fields);
+        let mut held = self.unwritten.lock().unwrap_or_else(|p| p.into_inner());
+        let mut queue: Vec<refusals::Summary> = std::mem::take(&mut held.records);
+        if held.dropped > 0 {
+            queue.push(("refusal_records_dropped".into(), json!({"records": held.dropped})));
+            held.dropped = 0;
+        }
+        queue.extend(summaries);
+        let mut rest = queue.into_iter();
+        for (event, fields) in rest.by_ref() {
+            if self.audit.try_record(&event, fields.clone()).is_err() {
+                held.keep(event, fields);
+                break;
+            }
+        }
+        for (event, fields) in rest {
+            held.keep(event, fields);
         }
     }
 
     fn suite_policy(&self) -> SuitePolicy {
         if self.config.ipc.compat_aes_gcm { SuitePolicy::Compatibility } else { SuitePolicy::Strict }
+    }
+}
+
+/// Refusal records waiting for the audit log to heal: at most
+/// [`HeldRefusals::MAX`] kept whole, the rest counted (and the count
+/// recorded as `refusal_records_dropped`).
+#[derive(Debug, Default)]
+struct HeldRefusals {
+    records: Vec<refusals::Summary>,
+    dropped: u64,
+}
+
+impl HeldRefusals {
+    const MAX: usize = 1024;
+
+    fn keep(&mut self, event: String, fields: serde_json::Value) {
+        if self.records.len() < Self::MAX {
+            self.records.push((event, fields));
+        } else {
+            self.dropped += 1;
+        }
     }
 }
 
