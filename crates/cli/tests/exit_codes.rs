@@ -168,7 +168,19 @@ fn sign_exits_0_only_with_a_signature_and_a_denial_is_never_broadcast() {
     std::fs::write(&bad, "{not json").unwrap();
     let out = keyward_cmd(&d, &["sign"], None).arg(&bad).output().unwrap();
     assert_eq!(status(&out), ERROR, "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("CLI_INPUT"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KW_JSON_INVALID"), "{}", show(&out));
+    // An intent naming a key twice is refused before it is sent (strict
+    // JSON, as keywardd parses it).
+    let twice = d.dir.path().join("twice.json");
+    let text = serde_json::to_string(&x402_intent("twice", 1_000)).unwrap();
+    std::fs::write(
+        &twice,
+        text.replacen("\"amount_atomic\":\"1000\"", "\"amount_atomic\":\"1000\",\"amount_atomic\":\"9\"", 1),
+    )
+    .unwrap();
+    let out = keyward_cmd(&d, &["sign"], None).arg(&twice).output().unwrap();
+    assert_eq!(status(&out), ERROR, "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KW_JSON_DUPLICATE_KEY"), "{}", show(&out));
     let out = Command::new(KEYWARD)
         .arg("--socket")
         .arg(d.dir.path().join("no.sock"))

@@ -378,22 +378,20 @@ impl TpmKekProvider {
         self.epoch_counter_increment(index)
     }
 
-    /// Whether an NV index is defined (reading its public area succeeds).
+    /// Whether an NV index is defined: the TPM's list of defined handles
+    /// from `index` on starts with it (TPM2_GetCapability, no session, and
+    /// no error for an index that is not there).
     pub fn nv_index_defined(&mut self, index: u32) -> Result<bool, VaultError> {
-        use tss_esapi::handles::{NvIndexTpmHandle, TpmHandle};
-        let tpm_handle = TpmHandle::NvIndex(NvIndexTpmHandle::new(index).map_err(classify)?);
-        match self.ctx.tr_from_tpm_public(tpm_handle) {
-            Ok(mut object) => {
-                let _ = self.ctx.tr_close(&mut object);
-                Ok(true)
-            }
-            Err(tss_esapi::Error::Tss2Error(rc))
-                if rc.kind() == Some(tss_esapi::constants::response_code::Tss2ResponseCodeKind::Handle) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify(e)),
-        }
+        use tss_esapi::constants::CapabilityType;
+        use tss_esapi::structures::CapabilityData;
+        let (data, _) = self
+            .ctx
+            .execute_without_session(|c| c.get_capability(CapabilityType::Handles, index, 1))
+            .map_err(classify)?;
+        Ok(match data {
+            CapabilityData::Handles(list) => list.first().is_some_and(|h| u32::from(*h) == index),
+            _ => false,
+        })
     }
 
     fn with_nv<T>(

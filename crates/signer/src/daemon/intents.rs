@@ -69,17 +69,57 @@ fn release(shared: &Shared, r: &Response) -> (u8, Vec<u8>) {
         _ => false,
     };
     if signs {
+        // Healthy journals have written everything queued before this call
+        // (the ledger's `signed` record included), so a late audit record
+        // can never precede the ledger's.
         if shared.audit.failed() || shared.ledger.failed() {
             return api_error(
                 "KW_AUDIT_WRITE_FAILED",
                 "the audit log or the ledger cannot be written; the signature is withheld until it can",
             );
         }
+        if let Response::Decision { request_id: Some(id), .. } = r
+            && let Err(e) = ensure_audited(shared, id)
+        {
+            return e;
+        }
         if let Err(e) = shared.anchorer.cover_now(shared) {
             return api_error("KW_ANCHOR_FAILED", &format!("the signature is withheld: {}", e.0));
         }
     }
     respond(r)
+}
+
+fn mark_audited(shared: &Shared, id: &str) {
+    shared.ledger.with_state(|b| {
+        if let Some(e) = b.requests.get_mut(id) {
+            e.audited = true;
+        }
+    });
+}
+
+/// A signed request whose audit `signed` record did not become known
+/// durable when it was signed (the write failed, the answer was withheld):
+/// the record is written now, marked `"late": true`, before the signature
+/// is answered. (The first attempt may land too once the disk heals; the
+/// log then has two `signed` records for the request, one late.)
+fn ensure_audited(shared: &Shared, id: &str) -> Result<(), (u8, Vec<u8>)> {
+    let late = shared.ledger.with_state(|b| {
+        let e = b.requests.get(id)?;
+        (e.signature.is_some() && !e.audited).then(|| {
+            json!({"request_id": e.id, "intent_hash": e.hash, "key": e.intent.key, "public_key": e.public_key,
+                   "signature": e.signature, "late": true})
+        })
+    });
+    let Some(fields) = late else { return Ok(()) };
+    if shared.audit.try_record("signed", fields).is_err() {
+        return Err(api_error(
+            "KW_AUDIT_WRITE_FAILED",
+            "the audit log cannot be written; the signature is withheld until it can",
+        ));
+    }
+    mark_audited(shared, id);
+    Ok(())
 }
 
 fn journal_failed(_: JournalFailed) -> (u8, Vec<u8>) {
@@ -471,14 +511,16 @@ fn sign_and_record(shared: &Shared, id: &str) {
             if ok.is_err() {
                 return;
             }
-            // A failure here withholds the signature ([`release`] refuses
-            // while the audit log cannot be written); the record stays
-            // queued and lands when the disk takes it.
-            shared.audit.record(
+            // A failure here withholds the signature: [`release`] answers
+            // it only once its audit record is known durable.
+            let recorded = shared.audit.try_record(
                 "signed",
                 json!({"request_id": id, "intent_hash": hash, "key": key, "public_key": hex(&public),
                        "signature": hex(&sig)}),
             );
+            if recorded.is_ok() {
+                mark_audited(shared, id);
+            }
         }
         Err(e) => fail(shared, id, e.code, &e.detail),
     }

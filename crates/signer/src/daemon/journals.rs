@@ -98,6 +98,12 @@ pub fn open(config: &Config, vault: &mut Vault) -> Result<Journals, StartError> 
             .try_record("signed", m)
             .map_err(|_| StartError::new("KW_AUDIT_WRITE_FAILED", "could not record a recovered signature"))?;
     }
+    // Every signature in the ledger now has its durable audit record.
+    ledger.with_state(|b| {
+        for e in b.requests.values_mut() {
+            e.audited = e.signature.is_some();
+        }
+    });
     let adopted = positions.is_none().then_some((audit.unsigned_at_startup, converted));
     let anchor = plan.establish(vault, audit.head(), ledger.durable())?;
     let anchorer = Anchorer::new(key, anchor::anchor_path(audit_path), anchor);

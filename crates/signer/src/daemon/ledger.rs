@@ -48,6 +48,10 @@ pub struct Entry {
     pub ts: u64,
     pub signature: Option<String>,
     pub public_key: Option<String>,
+    /// The audit log's `signed` record for this request is known durable
+    /// (not journaled: known from the audit log at start-up and from the
+    /// append's result while running). A signature is released only then.
+    pub audited: bool,
 }
 
 /// The ledger's in-memory state.
@@ -189,6 +193,7 @@ impl Book {
                     ts,
                     signature: None,
                     public_key: None,
+                    audited: false,
                     intent,
                 };
                 self.requests.insert(id.clone(), entry);
