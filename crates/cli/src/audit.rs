@@ -106,6 +106,7 @@ fn verify_log(
     log: &Path,
     anchor: &Anchor,
     json_out: bool,
+    torn: &mut u64,
     keep: &mut dyn FnMut(&str),
 ) -> Result<policy::journal::Verified, ExitCode> {
     // A missing log is an empty one: it falls short of its anchor.
@@ -151,15 +152,17 @@ fn verify_log(
         }
         if line.last() != Some(&b'\n') {
             if n as u64 > MAX_LINE {
-                return Err(crate::fail("KW_INPUT_TOO_LARGE", &format!("{}: a line over 1 MiB", log.display())));
+                return Err(refuse(json_out, "KW_INPUT_TOO_LARGE", &format!("{}: a line over 1 MiB", log.display())));
             }
-            return Err(crate::fail(
-                "KW_AUDIT_CHAIN_BROKEN",
-                &format!("{}: the last record is torn (no newline)", log.display()),
-            ));
+            // A last line without its newline is a write in progress (or
+            // torn by a crash, which keywardd cuts off at start-up): it is
+            // not a record yet, and it is reported, not verified.
+            *torn = n as u64;
+            break;
         }
-        let text = std::str::from_utf8(&line[..line.len() - 1])
-            .map_err(|_| crate::fail("KW_AUDIT_CHAIN_BROKEN", &format!("{}: a line is not UTF-8", log.display())))?;
+        let text = std::str::from_utf8(&line[..line.len() - 1]).map_err(|_| {
+            refuse(json_out, "KW_AUDIT_CHAIN_BROKEN", &format!("{}: a line is not UTF-8", log.display()))
+        })?;
         keep(verifier.line(text).map_err(broken)?);
     }
     verifier.finish().map_err(broken)
@@ -239,7 +242,8 @@ pub(crate) fn run(cmd: &AuditCommand, json_out: bool) -> ExitCode {
             records.push(r);
         }
     };
-    let verified = match verify_log(log, &anchor, json_out, &mut keep) {
+    let mut torn = 0;
+    let verified = match verify_log(log, &anchor, json_out, &mut torn, &mut keep) {
         Ok(v) => v,
         Err(code) => return code,
     };
@@ -252,7 +256,7 @@ pub(crate) fn run(cmd: &AuditCommand, json_out: bool) -> ExitCode {
                        "signatures_checked": verified.signatures_checked, "unsigned_before_anchoring": verified.unsigned,
                        "anchor": {"counter": anchor.counter, "audit_records": anchor.audit.records, "ts_ms": anchor.ts_ms},
                        "records_past_anchor": past, "journal_key": policy::hex(&anchor.journal_key),
-                       "journal_key_pinned": pinned})
+                       "journal_key_pinned": pinned, "torn_tail_bytes": torn})
             );
         } else {
             println!(
@@ -266,6 +270,9 @@ pub(crate) fn run(cmd: &AuditCommand, json_out: bool) -> ExitCode {
                 policy::hex(&anchor.journal_key),
                 if pinned { "pinned" } else { "NOT pinned: pass --journal-key to detect a rewrite under a new key" }
             );
+            if torn > 0 {
+                println!("a last line of {torn} bytes has no newline yet (a write in progress, or torn): not verified");
+            }
         }
         return ExitCode::SUCCESS;
     };

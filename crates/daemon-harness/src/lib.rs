@@ -209,6 +209,11 @@ impl Daemon {
     /// (Re)starts the daemon process on the same configuration and vault.
     pub fn launch(&mut self) -> Result<(), StartError> {
         let _ = std::fs::remove_file(&self.pin_file);
+        // Ready means sandboxed and anchored: the `listening` record is
+        // written after the sandbox, and the socket answers only after the
+        // start-up anchor (the socket accepts into its backlog as soon as it
+        // is bound, before either).
+        let listening_before = self.events("listening").len();
         let log = std::fs::File::create(&self.stderr).map_err(|e| StartError(format!("stderr file: {e}")))?;
         let child = Command::new(&self.binary)
             .arg("run")
@@ -224,7 +229,10 @@ impl Daemon {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if self.pin_file.exists() && UnixStream::connect(&self.socket).is_ok() {
+            if self.pin_file.exists()
+                && UnixStream::connect(&self.socket).is_ok()
+                && self.events("listening").len() > listening_before
+            {
                 return Ok(());
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {

@@ -114,10 +114,20 @@ struct Line<'a> {
     seq: u64,
     prev: String,
     hash: String,
-    #[serde(default)]
+    /// Absent for a record of the earlier format; `null` is malformed.
+    #[serde(default, deserialize_with = "present")]
     sig: Option<String>,
     #[serde(borrow)]
     rec: &'a RawValue,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
+}
+
+/// `s` is exactly `len` lower-case hex digits.
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Why a journal does not verify.
@@ -214,6 +224,12 @@ impl<'r> Verifier<'r> {
         self.line += 1;
         let stream = self.rules.stream;
         let l: Line<'t> = serde_json::from_str(text).map_err(|_| self.broken("not a chained record"))?;
+        let hex_ok = is_lower_hex(&l.prev, 64)
+            && is_lower_hex(&l.hash, 64)
+            && l.sig.as_deref().is_none_or(|s| is_lower_hex(s, 128));
+        if !hex_ok || !l.rec.get().starts_with('{') {
+            return Err(self.broken("not a chained record"));
+        }
         if l.seq != self.seq + 1 {
             return Err(self.broken("sequence number out of order"));
         }
@@ -379,9 +395,16 @@ impl Anchor {
         if j.v != 1 {
             return Err("unknown anchor version");
         }
-        let hash = |h: &str| crate::unhex(h).filter(|b| b.len() == 32).map(|_| h.to_string());
-        let audit = Position { records: j.audit_records, head: hash(&j.audit_head).ok_or("bad audit head")? };
-        let ledger = Position { records: j.ledger_records, head: hash(&j.ledger_head).ok_or("bad ledger head")? };
+        let position = |records: u64, head: &str| {
+            // An empty journal's head is the genesis value.
+            (is_lower_hex(head, 64) && (records > 0 || head == GENESIS))
+                .then(|| Position { records, head: head.to_string() })
+        };
+        let audit = position(j.audit_records, &j.audit_head).ok_or("bad audit head")?;
+        let ledger = position(j.ledger_records, &j.ledger_head).ok_or("bad ledger head")?;
+        if !is_lower_hex(&j.journal_key, 64) || !is_lower_hex(&j.sig, 128) {
+            return Err("bad journal key or signature encoding");
+        }
         let journal_key: [u8; 32] =
             crate::unhex(&j.journal_key).and_then(|k| k.try_into().ok()).ok_or("bad journal key")?;
         let signature: [u8; 64] = crate::unhex(&j.sig).and_then(|k| k.try_into().ok()).ok_or("bad signature")?;

@@ -479,3 +479,61 @@ fn journals_from_before_anchoring_are_adopted_once() {
     d.launch().expect("and the adopted journals start again, anchored");
     assert_eq!(d.events("journals_anchored").len(), 2, "adoption happens once");
 }
+
+/// Review finding: an anchor whose commit failed must be the only anchor
+/// ever signed for that counter value. Otherwise the failed one (a 0644
+/// file anyone can copy) and a later one would both be authentic for the
+/// same value, and the older could be put back with journals cut to it.
+/// The write is made to fail for real (the anchor's directory is a regular
+/// file), then the directory is fixed: the next anchor commits the very
+/// same bytes, and only then does a new anchor cover the newer records.
+#[test]
+fn a_failed_anchor_is_committed_again_never_replaced() {
+    use policy::journal::{Anchor, Position};
+    use signer::daemon::anchor::{Anchorer, Sources, plan};
+    use std::sync::Mutex;
+
+    struct Fixed<'a> {
+        positions: Mutex<(Position, Position)>,
+        vault: Mutex<&'a mut vault::Vault>,
+    }
+    impl Sources for Fixed<'_> {
+        fn durable(&self) -> (Position, Position) {
+            self.positions.lock().unwrap().clone()
+        }
+        fn with_vault<R>(&self, f: impl FnOnce(&mut vault::Vault) -> R) -> R {
+            f(&mut self.vault.lock().unwrap())
+        }
+    }
+    let tpm = swtpm_harness::Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let tcfg = vault::tpm::TpmConfig { tcti: tpm.tcti(), pcr_policy: Some(vault::tpm::PcrPolicy::default()) };
+    let mut v = vault::Vault::init(vault::VaultConfig::new(dir.path().join("vault"), tcfg)).unwrap();
+    let audit_dir = dir.path().join("audit");
+    std::fs::create_dir_all(&audit_dir).unwrap();
+    let p = plan(&mut v, &audit_dir.join("audit.jsonl")).unwrap();
+    let key = p.key.clone();
+    let first = p.establish(&mut v, Position::empty(), Position::empty()).unwrap();
+    // The anchor's directory is a regular file: the next write fails.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"not a directory").unwrap();
+    let anchorer = Anchorer::new(key, blocked.join("anchor.json"), first.clone());
+    let pos = |n: u64| Position { records: n, head: format!("{n:064x}") };
+    let sources = Fixed { positions: Mutex::new((pos(3), pos(2))), vault: Mutex::new(&mut v) };
+    assert!(anchorer.cover_now(&sources).is_err(), "the anchor could not be written");
+    assert_eq!(sources.with_vault(|v| v.anchor_counter().unwrap()), Some(first.counter), "nothing committed");
+    // More records arrive; the directory is fixed.
+    *sources.positions.lock().unwrap() = (pos(9), pos(5));
+    std::fs::remove_file(&blocked).unwrap();
+    std::fs::create_dir(&blocked).unwrap();
+    anchorer.cover_now(&sources).unwrap();
+    let (last, commits) = anchorer.last();
+    assert_eq!(commits, 2, "the pending anchor, then a new one for the newer records");
+    assert_eq!((last.counter, last.audit.records, last.ledger.records), (first.counter + 2, 9, 5));
+    // The first commit at first.counter + 1 was of the pending anchor's
+    // positions (3, 2): the file now holds the newer one, and no other
+    // anchor with counter first.counter + 1 and positions (9, 5) exists.
+    let on_disk = Anchor::parse(&std::fs::read(blocked.join("anchor.json")).unwrap()).unwrap();
+    assert_eq!(on_disk, last);
+    assert_eq!(sources.with_vault(|v| v.anchor_counter().unwrap()), Some(first.counter + 2));
+}

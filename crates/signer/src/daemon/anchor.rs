@@ -104,9 +104,9 @@ pub struct Plan {
     /// committed. Both journals extend it, so it is committed now.
     pub roll_forward: bool,
     pub anchor_path: PathBuf,
-    /// The seed of a journal key created for this start; sealed in the vault
-    /// by [`Plan::establish`] only after the first anchor is written.
-    fresh_seed: Option<MLockedSeed<32>>,
+    /// On the first anchored start: the counter value the journal key was
+    /// sealed with; the first anchor names the next one.
+    pub adopting_from: Option<u64>,
 }
 
 /// The path of the anchor file for an audit log at `audit_log`.
@@ -124,21 +124,27 @@ pub fn plan(vault: &mut Vault, audit_log: &Path) -> Result<Plan, StartError> {
         Err(e) => return Err(vault_failure(&e)),
     };
     let Some(stored) = stored else {
-        // Never anchored: this start adopts the journals as they are.
-        let seed = MLockedSeed::<32>::new_random()
+        // Never anchored: a journal key is created and sealed first, with
+        // the counter's value (so nothing is ever signed by a key that a
+        // crash could lose), then this start adopts the journals.
+        let base = vault.anchor_counter_ensure().map_err(|e| vault_failure(&e))?;
+        let mut entry = secmem::MLockedBytes::new_zeroed(KEY_ENTRY_LEN)
             .map_err(|e| StartError::new("KW_SECMEM_FAILED", format!("journal key: {e}")))?;
-        let key = Arc::new(JournalKey::from_seed(&seed)?);
-        return Ok(Plan { key, anchor: None, roll_forward: false, anchor_path, fresh_seed: Some(seed) });
+        entry.as_mut_slice()[..32].copy_from_slice(
+            MLockedSeed::<32>::new_random()
+                .map_err(|e| StartError::new("KW_SECMEM_FAILED", format!("journal key: {e}")))?
+                .as_bytes(),
+        );
+        entry.as_mut_slice()[32..].copy_from_slice(&base.to_be_bytes());
+        vault.put(JOURNAL_KEY_NAME, SecretKind::Opaque, entry.as_slice()).map_err(|e| vault_failure(&e))?;
+        let (key, _) = key_entry(entry.as_slice())?;
+        return Ok(Plan { key, anchor: None, roll_forward: false, anchor_path, adopting_from: Some(base) });
     };
-    if stored.kind != SecretKind::Ed25519Seed || stored.bytes.as_slice().len() != 32 {
-        return Err(StartError::new("KW_JOURNAL_KEY_INVALID", format!("{JOURNAL_KEY_NAME} is not an Ed25519 seed")));
+    let (key, base) = key_entry(stored.bytes.as_slice())?;
+    if stored.kind != SecretKind::Opaque {
+        return Err(StartError::new("KW_JOURNAL_KEY_INVALID", format!("{JOURNAL_KEY_NAME} is not a journal key")));
     }
-    let mut seed =
-        MLockedSeed::<32>::new().map_err(|e| StartError::new("KW_SECMEM_FAILED", format!("journal key: {e}")))?;
-    seed.as_mut_bytes().copy_from_slice(stored.bytes.as_slice());
     drop(stored);
-    let key = Arc::new(JournalKey::from_seed(&seed)?);
-    drop(seed);
     let counter = vault.anchor_counter().map_err(|e| vault_failure(&e))?.ok_or_else(|| {
         StartError::new(
             "KW_ANCHOR_COUNTER_MISSING",
@@ -146,6 +152,12 @@ pub fn plan(vault: &mut Vault, audit_log: &Path) -> Result<Plan, StartError> {
              was deleted (docs/runbooks/journal-integrity.md)",
         )
     })?;
+    if counter == base && !anchor_path.exists() {
+        // The key was sealed but no anchor was ever committed with it (a
+        // first start interrupted): no signature was ever released, so the
+        // journals are adopted again, under this key.
+        return Ok(Plan { key, anchor: None, roll_forward: false, anchor_path, adopting_from: Some(base) });
+    }
     let bytes = match bounded_read(&anchor_path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -180,7 +192,23 @@ pub fn plan(vault: &mut Vault, audit_log: &Path) -> Result<Plan, StartError> {
     } else {
         return Err(StartError::new("KW_ANCHOR_INVALID", "the anchor is ahead of the TPM counter"));
     };
-    Ok(Plan { key, anchor: Some(anchor), roll_forward, anchor_path, fresh_seed: None })
+    Ok(Plan { key, anchor: Some(anchor), roll_forward, anchor_path, adopting_from: None })
+}
+
+/// The vault entry of the journal key: its seed (32 bytes) and the anchor
+/// counter's value when it was sealed (8 bytes, big-endian).
+const KEY_ENTRY_LEN: usize = 40;
+
+fn key_entry(bytes: &[u8]) -> Result<(Arc<JournalKey>, u64), StartError> {
+    if bytes.len() != KEY_ENTRY_LEN {
+        return Err(StartError::new("KW_JOURNAL_KEY_INVALID", format!("{JOURNAL_KEY_NAME} is not a journal key")));
+    }
+    let mut seed =
+        MLockedSeed::<32>::new().map_err(|e| StartError::new("KW_SECMEM_FAILED", format!("journal key: {e}")))?;
+    seed.as_mut_bytes().copy_from_slice(&bytes[..32]);
+    let key = Arc::new(JournalKey::from_seed(&seed)?);
+    let base = u64::from_be_bytes(bytes[32..].try_into().expect("8 bytes"));
+    Ok((key, base))
 }
 
 fn bounded_read(path: &Path) -> std::io::Result<Vec<u8>> {
@@ -200,13 +228,13 @@ impl Plan {
     /// first anchor over the adopted journals, seals the journal key in the
     /// vault and commits. Returns the anchor in force.
     pub fn establish(mut self, vault: &mut Vault, audit: Position, ledger: Position) -> Result<Anchor, StartError> {
-        if let Some(seed) = self.fresh_seed.take() {
-            let counter = vault.anchor_counter_ensure().map_err(|e| vault_failure(&e))?;
-            let anchor = self.sign(counter + 1, audit, ledger);
+        if let Some(base) = self.adopting_from {
+            // Written, then committed: a crash between the two leaves the
+            // anchor one ahead of the counter, rolled forward at the next
+            // start; a crash before the write leaves no anchor at the base
+            // value, adopted again.
+            let anchor = self.sign(base + 1, audit, ledger);
             write_anchor(&self.anchor_path, &anchor)?;
-            // A crash before the put leaves no key: the next start adopts
-            // again. After it, the anchor is one ahead: rolled forward.
-            vault.put(JOURNAL_KEY_NAME, SecretKind::Ed25519Seed, seed.as_bytes()).map_err(|e| vault_failure(&e))?;
             commit(vault, anchor.counter)?;
             return Ok(anchor);
         }
@@ -257,6 +285,12 @@ pub struct AnchorFailed(pub String);
 
 struct AnchorState {
     last: Anchor,
+    /// An anchor written for `last.counter + 1` whose commit failed or
+    /// whose outcome is unknown. It is the only anchor that may ever name
+    /// that counter value: it is committed again (same bytes), never
+    /// replaced by a new one, or two authentic anchors for one counter
+    /// value would let an older one be put back.
+    pending: Option<Anchor>,
     leader: bool,
     /// A counter that moved under us: every later anchor fails.
     broken: Option<String>,
@@ -289,7 +323,7 @@ impl Anchorer {
         Anchorer {
             key,
             path,
-            state: Mutex::new(AnchorState { last, leader: false, broken: None, commits: 0 }),
+            state: Mutex::new(AnchorState { last, pending: None, leader: false, broken: None, commits: 0 }),
             done: Condvar::new(),
         }
     }
@@ -315,6 +349,38 @@ impl Anchorer {
         self.cover(sources, audit.records, ledger.records)
     }
 
+    /// Commits `anchor` (for the counter's next value): when an earlier
+    /// attempt already moved the counter, it is committed; otherwise the file
+    /// is (re)written with the same bytes and the counter incremented.
+    /// A fresh anchor (`retry` false) follows a successful commit, so the
+    /// counter is known to be one below it and is not read first.
+    fn commit_pending(
+        &self,
+        sources: &impl Sources,
+        anchor: &Anchor,
+        retry: bool,
+    ) -> Result<(), (&'static str, String)> {
+        if retry {
+            let now = sources.with_vault(|v| v.anchor_counter()).map_err(|e| (e.code(), e.to_string()))?;
+            match now {
+                Some(t) if t == anchor.counter => return Ok(()),
+                Some(t) if t + 1 == anchor.counter => {}
+                other => {
+                    return Err((
+                        "KW_ANCHOR_COUNTER_MOVED",
+                        format!(
+                            "the anchor counter is at {other:?}, expected {}: something else moves it",
+                            anchor.counter - 1
+                        ),
+                    ));
+                }
+            }
+        }
+        write_anchor(&self.path, anchor)
+            .and_then(|()| sources.with_vault(|v| commit(v, anchor.counter)))
+            .map_err(|e| (e.code, e.message))
+    }
+
     fn cover(&self, sources: &impl Sources, audit: u64, ledger: u64) -> Result<(), AnchorFailed> {
         let mut s = self.lock();
         loop {
@@ -329,19 +395,28 @@ impl Anchorer {
                 continue;
             }
             s.leader = true;
+            let pending = s.pending.clone();
             let counter = s.last.counter + 1;
             drop(s);
-            let (a, l) = sources.durable();
-            let anchor = sign_anchor(&self.key, counter, a, l);
-            let result = write_anchor(&self.path, &anchor)
-                .and_then(|()| sources.with_vault(|v| commit(v, counter)))
-                .map_err(|e| (e.code, e.message));
+            let retry = pending.is_some();
+            let anchor = match pending {
+                Some(p) => p,
+                None => {
+                    let (a, l) = sources.durable();
+                    sign_anchor(&self.key, counter, a, l)
+                }
+            };
+            s = self.lock();
+            s.pending = Some(anchor.clone());
+            drop(s);
+            let result = self.commit_pending(sources, &anchor, retry);
             s = self.lock();
             s.leader = false;
             self.done.notify_all();
             match result {
                 Ok(()) => {
                     s.last = anchor;
+                    s.pending = None;
                     s.commits += 1;
                 }
                 Err((code, message)) => {

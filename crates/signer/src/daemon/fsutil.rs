@@ -1,4 +1,4 @@
-//! Small file-system steps the daemon needs at start-up.
+//! Small file-system steps the daemon needs (the pin file, the anchor).
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -13,6 +13,8 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Res
     let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
     let _ = fs::remove_file(&tmp);
     let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+    // The mode exactly, whatever the umask.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     fs::rename(&tmp, path)?;

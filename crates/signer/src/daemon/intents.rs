@@ -69,10 +69,11 @@ fn release(shared: &Shared, r: &Response) -> (u8, Vec<u8>) {
         _ => false,
     };
     if signs {
-        // Healthy journals have written everything queued before this call
-        // (the ledger's `signed` record included), so a late audit record
-        // can never precede the ledger's.
-        if shared.audit.failed() || shared.ledger.failed() {
+        // What the state shows may still be in another thread's write: wait
+        // until the ledger holds it (its `signed` record included), so that
+        // a late audit record can never precede the ledger's and the anchor
+        // below covers both.
+        if shared.ledger.wait_durable().is_err() || shared.audit.failed() {
             return api_error(
                 "KW_AUDIT_WRITE_FAILED",
                 "the audit log or the ledger cannot be written; the signature is withheld until it can",

@@ -117,8 +117,9 @@ pub enum Trust<'a> {
     /// The journals are anchored: they must extend `anchor`, and every
     /// record past it must carry a valid signature.
     Anchored { anchor: &'a Position },
-    /// First anchored start: the records are taken as they are (chain
-    /// checked) and the first anchor will cover them.
+    /// First anchored start: the chain is checked, records in the format
+    /// before anchoring (unsigned) are taken as a prefix, signed ones must
+    /// verify under the journal key, and the first anchor covers them all.
     Adopting,
 }
 
@@ -173,7 +174,7 @@ impl<S> Journal<S> {
                 adopting: false,
             },
             Trust::Adopting => {
-                Rules { stream, key: None, anchor: None, check_anchored_signatures: false, adopting: true }
+                Rules { stream, key: Some(&public), anchor: None, check_anchored_signatures: false, adopting: true }
             }
         };
         let mut bodies = Vec::new();
@@ -227,12 +228,17 @@ impl<S> Journal<S> {
             q.tip = Position { records: seq, head: hash };
         }
         let mine = q.tip.records;
+        self.until_durable(q, mine).map(|()| out)
+    }
+
+    /// Waits (as the leader if need be) until record `mine` is durable.
+    fn until_durable<'a>(&'a self, mut q: std::sync::MutexGuard<'a, Queue<S>>, mine: u64) -> Result<(), JournalFailed> {
         loop {
             if q.failed {
                 return Err(JournalFailed);
             }
             if q.durable.records >= mine {
-                return Ok(out);
+                return Ok(());
             }
             if q.leader {
                 q = self.done.wait(q).unwrap_or_else(|p| p.into_inner());
@@ -240,6 +246,17 @@ impl<S> Journal<S> {
             }
             q = self.flush(q);
         }
+    }
+
+    /// Returns once every record queued before the call is durable: what
+    /// the in-memory state shows may still be in another thread's write.
+    pub fn wait_durable(&self) -> Result<(), JournalFailed> {
+        let mut q = self.lock();
+        if q.failed {
+            q = self.recover(q)?;
+        }
+        let mine = q.tip.records;
+        self.until_durable(q, mine)
     }
 
     /// Writes every pending line as the leader and syncs once.

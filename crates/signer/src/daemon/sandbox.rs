@@ -190,6 +190,8 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_renameat2,
     libc::SYS_getdents64,
     libc::SYS_flock,
+    // The anchor file's mode, set exactly on its temporary file (fsutil).
+    libc::SYS_fchmod,
     // Memory: the allocator and secmem's locked pages.
     libc::SYS_brk,
     libc::SYS_mmap,
