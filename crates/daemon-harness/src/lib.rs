@@ -9,6 +9,8 @@
 //! the socket directory when the configuration gives it the socket's group.
 #![forbid(unsafe_code)]
 
+pub mod peer;
+
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;

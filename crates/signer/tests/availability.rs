@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use daemon_harness::{AsUser, Daemon, Options, SIGTERM, answer, x402_intent};
 use ipc::api::{Request, Response, Role};
-use ipc::client::Client;
 use ipc::frame::write_frame;
 
 const KEYWARDD: &str = env!("CARGO_BIN_EXE_keywardd");
@@ -49,60 +48,14 @@ fn peer(d: &Daemon, uid: u32, mode: &str) -> AsUser {
     AsUser::spawn(uid, NOGROUP, &args, &[(MODE, mode), (SOCKET, &socket), (PIN, &pin)]).expect("spawn peer")
 }
 
-/// Not a test: the body of [`peer`]'s children. Modes:
-///
-/// * `hold:N`: opens sessions (handshake and `ping` each) until N are open
-///   or one is refused, prints `OPENED n` and `REFUSED code` (or `REFUSED
-///   none`), then holds them until stdin closes;
-/// * `flood:N`: N connections, each read until the signer's answer;
-///   prints `FLOOD count code` per code;
-/// * `flood_for:MS`: as `flood`, for MS milliseconds.
+/// Not a test: the body of [`peer`]'s children (`daemon_harness::peer`).
 #[test]
 #[ignore = "run by the other tests as another uid"]
 fn peer_child() {
     let Ok(mode) = std::env::var(MODE) else { return };
     let socket = std::path::PathBuf::from(std::env::var(SOCKET).unwrap());
     let pin = ipc::client::read_pin(Path::new(&std::env::var(PIN).unwrap())).unwrap();
-    let (what, n) = mode.split_once(':').unwrap();
-    let n: u64 = n.parse().unwrap();
-    match what {
-        "hold" => {
-            let mut held = Vec::new();
-            let mut refused = "none".to_string();
-            while (held.len() as u64) < n {
-                match Client::connect(&socket, pin, ipc::Suite::XChaCha20Poly1305, Duration::from_secs(20)) {
-                    Ok(mut c) => {
-                        assert!(matches!(c.call(&Request::Ping), Ok(Response::Pong { .. })));
-                        held.push(c);
-                    }
-                    Err(e) => {
-                        refused = e.code().to_string();
-                        break;
-                    }
-                }
-            }
-            println!("OPENED {}", held.len());
-            println!("REFUSED {refused}");
-            let mut rest = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest);
-        }
-        "flood" | "flood_for" => {
-            let mut codes = std::collections::BTreeMap::<String, u64>::new();
-            let start = Instant::now();
-            let mut i = 0;
-            while if what == "flood" { i < n } else { start.elapsed() < Duration::from_millis(n) } {
-                let mut s = UnixStream::connect(&socket).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                let code = answer(&mut s).err().unwrap_or_else(|| "A_FRAME".into());
-                *codes.entry(code).or_default() += 1;
-                i += 1;
-            }
-            for (code, count) in codes {
-                println!("FLOOD {count} {code}");
-            }
-        }
-        other => panic!("unknown mode {other}"),
-    }
+    assert_eq!(daemon_harness::peer::run(&mode, &socket, pin), 0, "peer mode {mode}");
 }
 
 fn opened_and_refused(p: &mut AsUser) -> (usize, String) {

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use daemon_harness::{AsUser, Daemon, Options, SIGTERM, x402_intent};
 use ipc::api::{Request, Response};
 
+use super::FnAttack;
 use super::beside_me;
-use crate::ledger::{Probe, Scenario};
+use crate::ledger::Probe;
 use crate::peer;
 
 const NOGROUP: u32 = 65534;
@@ -21,40 +22,20 @@ const AGENT_B: u32 = 65511;
 const APPROVER: u32 = 65512;
 const STRANGER: u32 = 65534;
 
-pub(super) struct AvailabilityAttack {
-    id: &'static str,
-    checks: &'static [&'static str],
-    attack: fn(&mut Probe) -> String,
-}
-
-impl Scenario for AvailabilityAttack {
-    fn id(&self) -> &'static str {
-        self.id
-    }
-
-    fn checks(&self) -> &'static [&'static str] {
-        self.checks
-    }
-
-    fn run(&self, probe: &mut Probe) -> String {
-        (self.attack)(probe)
-    }
-}
-
-pub(super) fn all() -> Vec<AvailabilityAttack> {
+pub(super) fn all() -> Vec<FnAttack> {
     vec![
-        AvailabilityAttack {
+        FnAttack {
             id: "RT-028",
             checks: &["agent_stopped_at_quota", "agents_share_bounded", "admin_answers", "approver_gets_session"],
             attack: session_hog,
         },
-        AvailabilityAttack { id: "RT-029", checks: &["flood_refused", "records_bounded"], attack: refusal_flood },
-        AvailabilityAttack {
+        FnAttack { id: "RT-029", checks: &["flood_refused", "records_bounded"], attack: refusal_flood },
+        FnAttack {
             id: "RT-031",
             checks: &["keys_wiped_after_stops", "still_signs", "no_thread_died"],
             attack: reaper_stop,
         },
-        AvailabilityAttack {
+        FnAttack {
             id: "RT-032",
             checks: &["foreign_owner_refused", "sticky_shared_refused", "left_unchanged"],
             attack: socket_dir,

@@ -6,37 +6,18 @@
 use daemon_harness::{Daemon, Options, x402_intent};
 use ipc::api::{Request, Response};
 
+use super::FnAttack;
 use super::beside_me;
-use crate::ledger::{Probe, Scenario};
+use crate::ledger::Probe;
 
-pub(super) struct InputAttack {
-    id: &'static str,
-    checks: &'static [&'static str],
-    attack: fn(&mut Probe) -> String,
-}
-
-impl Scenario for InputAttack {
-    fn id(&self) -> &'static str {
-        self.id
-    }
-
-    fn checks(&self) -> &'static [&'static str] {
-        self.checks
-    }
-
-    fn run(&self, probe: &mut Probe) -> String {
-        (self.attack)(probe)
-    }
-}
-
-pub(super) fn all() -> Vec<InputAttack> {
+pub(super) fn all() -> Vec<FnAttack> {
     vec![
-        InputAttack {
+        FnAttack {
             id: "RT-033",
             checks: &["free_text_redacted", "secret_identifier_refused"],
             attack: secrets_in_fields,
         },
-        InputAttack {
+        FnAttack {
             id: "RT-034",
             checks: &["duplicate_key_refused", "unknown_field_refused", "nothing_decided"],
             attack: ambiguous_requests,

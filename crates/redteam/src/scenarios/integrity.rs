@@ -14,44 +14,24 @@ use daemon_harness::{Daemon, Options, SIGTERM, x402_intent};
 use ipc::api::{Request, Response};
 use serde_json::Value;
 
+use super::FnAttack;
 use super::beside_me;
-use crate::ledger::{Probe, Scenario};
+use crate::ledger::Probe;
 
-/// A journal attack: id, declared checks, and the attack.
-pub(super) struct JournalAttack {
-    id: &'static str,
-    checks: &'static [&'static str],
-    attack: fn(&mut Probe) -> String,
-}
-
-impl Scenario for JournalAttack {
-    fn id(&self) -> &'static str {
-        self.id
-    }
-
-    fn checks(&self) -> &'static [&'static str] {
-        self.checks
-    }
-
-    fn run(&self, probe: &mut Probe) -> String {
-        (self.attack)(probe)
-    }
-}
-
-pub(super) fn all() -> Vec<JournalAttack> {
+pub(super) fn all() -> Vec<FnAttack> {
     vec![
-        JournalAttack {
+        FnAttack {
             id: "RT-025",
             checks: &["cap_reached", "emptied", "deleted", "edited", "cut", "intact_starts_and_cap_holds"],
             attack: ledger_reset,
         },
-        JournalAttack {
+        FnAttack {
             id: "RT-026",
             checks: &["verifies_before", "stopped_cut", "emptied", "deleted", "rewritten", "anchor_deleted"],
             attack: audit_tamper,
         },
-        JournalAttack { id: "RT-027", checks: &["rollback_refused"], attack: rollback },
-        JournalAttack {
+        FnAttack { id: "RT-027", checks: &["rollback_refused"], attack: rollback },
+        FnAttack {
             id: "RT-030",
             checks: &["no_signature_while_failing", "no_torn_record", "heals_and_releases"],
             attack: audit_write_failure,

@@ -17,6 +17,30 @@ mod policy;
 mod vault;
 mod x402;
 
+/// A scenario that is one function and the checks it declares (most of
+/// them; `policy.rs` also hands its function a daemon).
+#[derive(Debug)]
+pub(super) struct FnAttack {
+    pub id: &'static str,
+    /// Every check `attack` records when it makes its whole attack.
+    pub checks: &'static [&'static str],
+    pub attack: fn(&mut crate::ledger::Probe) -> String,
+}
+
+impl Scenario for FnAttack {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+
+    fn checks(&self) -> &'static [&'static str] {
+        self.checks
+    }
+
+    fn run(&self, probe: &mut crate::ledger::Probe) -> String {
+        (self.attack)(probe)
+    }
+}
+
 /// A binary built beside this runner (`keywardd`, `keyward`).
 fn beside_me(name: &str) -> Option<PathBuf> {
     let p = std::env::current_exe().ok()?.parent()?.join(name);

@@ -19,8 +19,9 @@ use serde_json::{Value, json};
 use x402_harness::Hostile;
 use x402_harness::world::{World, code};
 
+use super::FnAttack;
 use super::beside_me;
-use crate::ledger::{Probe, Scenario};
+use crate::ledger::Probe;
 
 fn compat(policy: &str) -> String {
     policy.replace("profile = \"strict\"", "profile = \"compat\"")
@@ -62,41 +63,17 @@ fn message_of(tx: &str) -> Option<Vec<u8>> {
     solana_codec::decode_transaction(&wire).ok().map(|(_, m)| m)
 }
 
-type Attack = fn(&mut Probe) -> String;
-
-#[derive(Debug)]
-pub(super) struct X402Attack {
-    id: &'static str,
-    attack: Attack,
-    /// Every check `attack` records when it makes its whole attack.
-    checks: &'static [&'static str],
-}
-
-impl Scenario for X402Attack {
-    fn id(&self) -> &'static str {
-        self.id
-    }
-
-    fn checks(&self) -> &'static [&'static str] {
-        self.checks
-    }
-
-    fn run(&self, probe: &mut Probe) -> String {
-        (self.attack)(probe)
-    }
-}
-
-pub(super) fn all() -> Vec<X402Attack> {
+pub(super) fn all() -> Vec<FnAttack> {
     vec![
-        X402Attack { id: "RT-008", attack: untrusted_facilitator, checks: UNTRUSTED_FACILITATOR_CHECKS },
-        X402Attack { id: "RT-009", attack: unapproved_scheme, checks: UNAPPROVED_SCHEME_CHECKS },
-        X402Attack { id: "RT-010", attack: mutation_after_approval, checks: MUTATION_AFTER_APPROVAL_CHECKS },
-        X402Attack { id: "RT-019", attack: message_substitution, checks: MESSAGE_SUBSTITUTION_CHECKS },
-        X402Attack { id: "RT-020", attack: opaque_signing, checks: OPAQUE_SIGNING_CHECKS },
-        X402Attack { id: "RT-021", attack: ungranted_key, checks: UNGRANTED_KEY_CHECKS },
-        X402Attack { id: "RT-022", attack: fee_payer_drain, checks: FEE_PAYER_DRAIN_CHECKS },
-        X402Attack { id: "RT-023", attack: never_expiring, checks: NEVER_EXPIRING_CHECKS },
-        X402Attack { id: "RT-024", attack: second_payment, checks: SECOND_PAYMENT_CHECKS },
+        FnAttack { id: "RT-008", attack: untrusted_facilitator, checks: UNTRUSTED_FACILITATOR_CHECKS },
+        FnAttack { id: "RT-009", attack: unapproved_scheme, checks: UNAPPROVED_SCHEME_CHECKS },
+        FnAttack { id: "RT-010", attack: mutation_after_approval, checks: MUTATION_AFTER_APPROVAL_CHECKS },
+        FnAttack { id: "RT-019", attack: message_substitution, checks: MESSAGE_SUBSTITUTION_CHECKS },
+        FnAttack { id: "RT-020", attack: opaque_signing, checks: OPAQUE_SIGNING_CHECKS },
+        FnAttack { id: "RT-021", attack: ungranted_key, checks: UNGRANTED_KEY_CHECKS },
+        FnAttack { id: "RT-022", attack: fee_payer_drain, checks: FEE_PAYER_DRAIN_CHECKS },
+        FnAttack { id: "RT-023", attack: never_expiring, checks: NEVER_EXPIRING_CHECKS },
+        FnAttack { id: "RT-024", attack: second_payment, checks: SECOND_PAYMENT_CHECKS },
     ]
 }
 
