@@ -20,9 +20,18 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// Reads a pin file (`keyward-signer-v1 <hex>`).
+/// The largest pin file read: a pin is one short line.
+pub const MAX_PIN_FILE: u64 = 4096;
+
+/// Reads a pin file (`keyward-signer-v1 <hex>`), at most [`MAX_PIN_FILE`]
+/// bytes (`/dev/zero` is refused, not read forever).
 pub fn read_pin(path: &Path) -> Result<[u8; 32], IpcError> {
-    let text = std::fs::read_to_string(path)?;
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(MAX_PIN_FILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_PIN_FILE {
+        return Err(IpcError::Malformed { what: "pin file (over 4 KiB)" });
+    }
     pin_from_text(&text)
 }
 
@@ -150,5 +159,16 @@ impl Client {
             send(&mut self.stream, &record)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use super::*;
+
+    #[test]
+    fn an_endless_pin_file_is_refused_not_read_forever() {
+        let e = read_pin(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e.code(), "IPC_MALFORMED");
     }
 }
