@@ -55,7 +55,8 @@ pub const REQUEST_BODY_FILE: u64 = 8 * MIB;
 /// bundle, an output list, a task spec (`keyward bundle …`,
 /// `keywardd sign-offline --proof`).
 pub const DOCUMENT_FILE: u64 = 16 * MIB;
-/// One line of the audit log (`keyward audit verify|explain`).
+/// One line of the audit log (`keyward audit verify|explain` stream the log
+/// line by line).
 pub const AUDIT_LINE: u64 = MIB;
 /// The migration checkpoint journal (`VAULT/migration.journal`): one short
 /// line per legacy secret verified or removed.

@@ -53,9 +53,6 @@ pub(crate) struct Trust {
     journal_key: Option<String>,
 }
 
-/// The longest line read from a log.
-const MAX_LINE: u64 = 1 << 20;
-
 /// Fails with `code`, also as one JSON document under `--json`.
 fn refuse(json_out: bool, code: &str, detail: &str) -> ExitCode {
     if json_out {
@@ -66,20 +63,17 @@ fn refuse(json_out: bool, code: &str, detail: &str) -> ExitCode {
 
 fn read_anchor(log: &Path, trust: &Trust, json_out: bool) -> Result<(Anchor, bool), ExitCode> {
     let path = trust.anchor.clone().unwrap_or_else(|| log.parent().unwrap_or(Path::new(".")).join("anchor.json"));
-    let mut bytes = Vec::new();
-    let opened =
-        std::fs::File::open(&path).and_then(|f| f.take(policy::journal::MAX_ANCHOR_BYTES + 1).read_to_end(&mut bytes));
-    if let Err(e) = opened {
-        return Err(refuse(
-            json_out,
-            "KW_ANCHOR_MISSING",
-            &format!(
-                "{}: {}: without the anchor a cut log cannot be told from an intact one",
-                path.display(),
-                e.kind()
-            ),
-        ));
-    }
+    let bytes = match bounded_read::read_file(&path, policy::journal::MAX_ANCHOR_BYTES) {
+        Ok(b) => b,
+        Err(bounded_read::ReadError::Unreadable { kind }) => {
+            return Err(refuse(
+                json_out,
+                "KW_ANCHOR_MISSING",
+                &format!("{}: {kind}: without the anchor a cut log cannot be told from an intact one", path.display()),
+            ));
+        }
+        Err(e) => return Err(refuse(json_out, "KW_ANCHOR_INVALID", &format!("{}: {e}", path.display()))),
+    };
     let anchor = Anchor::parse(&bytes)
         .map_err(|why| refuse(json_out, "KW_ANCHOR_INVALID", &format!("{}: {why}", path.display())))?;
     let pinned = match &trust.journal_key {
@@ -144,14 +138,14 @@ fn verify_log(
     loop {
         line.clear();
         let n = (&mut reader)
-            .take(MAX_LINE + 1)
+            .take(bounded_read::AUDIT_LINE + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| crate::fail("KW_AUDIT_READ_FAILED", &format!("{}: {}", log.display(), e.kind())))?;
         if n == 0 {
             break;
         }
         if line.last() != Some(&b'\n') {
-            if n as u64 > MAX_LINE {
+            if n as u64 > bounded_read::AUDIT_LINE {
                 return Err(refuse(json_out, "KW_INPUT_TOO_LARGE", &format!("{}: a line over 1 MiB", log.display())));
             }
             // A last line without its newline is a write in progress (or

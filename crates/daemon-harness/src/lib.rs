@@ -430,6 +430,38 @@ pub fn sign_intent(key: &str, idempotency_key: &str, message: &[u8]) -> serde_js
     })
 }
 
+/// Recomputes every hash link of a journal after an edit, keeping each
+/// record's signature as it was: what someone who can write the file but
+/// has no journal key can do (docs/audit-log.md). Lines that are not
+/// records are dropped.
+pub fn rechain(stream: policy::journal::Stream, text: &str) -> String {
+    let mut prev = policy::journal::GENESIS.to_string();
+    let mut out = String::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Some(at) = line.find("\"rec\":") else { continue };
+        let rec = &line[at + 6..line.len() - 1];
+        let seq = v["seq"].as_u64().unwrap_or(0);
+        let hash = policy::journal::link_hash(stream, seq, &prev, rec.as_bytes());
+        let sig = v["sig"].as_str().map(|s| format!(",\"sig\":\"{s}\"")).unwrap_or_default();
+        out.push_str(&format!("{{\"seq\":{seq},\"prev\":\"{prev}\",\"hash\":\"{hash}\"{sig},\"rec\":{rec}}}\n"));
+        prev = hash;
+    }
+    out
+}
+
+/// Sets the file-size limit (`RLIMIT_FSIZE`, soft; `limit` bytes or
+/// `unlimited`) of the running process `pid` with util-linux `prlimit`: a
+/// write past it fails with `EFBIG`, a real write failure at a chosen
+/// offset. Whether it was set.
+pub fn set_file_size_limit(pid: u32, limit: &str) -> bool {
+    Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--fsize={limit}:unlimited"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// `SIGTERM`, for [`Daemon::signal_and_wait`].
 pub const SIGTERM: i32 = libc::SIGTERM;
 

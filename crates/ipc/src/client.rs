@@ -20,18 +20,15 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// The largest pin file read: a pin is one short line.
-pub const MAX_PIN_FILE: u64 = 4096;
-
-/// Reads a pin file (`keyward-signer-v1 <hex>`), at most [`MAX_PIN_FILE`]
-/// bytes (`/dev/zero` is refused, not read forever).
+/// Reads a pin file (`keyward-signer-v1 <hex>`), at most
+/// `bounded_read::PIN_FILE` bytes (`/dev/zero` is refused, not read
+/// forever).
 pub fn read_pin(path: &Path) -> Result<[u8; 32], IpcError> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?.take(MAX_PIN_FILE + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_PIN_FILE {
-        return Err(IpcError::Malformed { what: "pin file (over 4 KiB)" });
-    }
+    let text = bounded_read::read_file_to_string(path, bounded_read::PIN_FILE).map_err(|e| match e {
+        bounded_read::ReadError::Unreadable { kind } => IpcError::from(std::io::Error::from(kind)),
+        bounded_read::ReadError::TooLarge { .. } => IpcError::Malformed { what: "pin file (over 4 KiB)" },
+        bounded_read::ReadError::NotUtf8 => IpcError::from(std::io::Error::from(std::io::ErrorKind::InvalidData)),
+    })?;
     pin_from_text(&text)
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use daemon_harness::{Daemon, Options, SIGTERM, x402_intent};
+use daemon_harness::{Daemon, Options, SIGTERM, rechain, x402_intent};
 use ipc::api::{Request, Response};
 use serde_json::Value;
 
@@ -141,24 +141,6 @@ fn edited_all(text: &str) -> String {
     text.replace("\"100000\"", "\"1\"")
 }
 
-/// Recomputes every hash link of a journal after an edit (what an attacker
-/// without the journal key can do); signatures are kept as they were.
-fn rechain(stream: policy::journal::Stream, text: &str) -> String {
-    let mut prev = policy::journal::GENESIS.to_string();
-    let mut out = String::new();
-    for line in text.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        let rec_start = line.find("\"rec\":").unwrap() + 6;
-        let rec = &line[rec_start..line.len() - 1];
-        let seq = v["seq"].as_u64().unwrap();
-        let hash = policy::journal::link_hash(stream, seq, &prev, rec.as_bytes());
-        let sig = v["sig"].as_str().map(|s| format!(",\"sig\":\"{s}\"")).unwrap_or_default();
-        out.push_str(&format!("{{\"seq\":{seq},\"prev\":\"{prev}\",\"hash\":\"{hash}\"{sig},\"rec\":{rec}}}\n"));
-        prev = hash;
-    }
-    out
-}
-
 /// A whole older copy of the journals (ledger, audit log and its anchor,
 /// all authentic) is refused: the TPM counter has moved past its anchor.
 #[test]
@@ -270,12 +252,7 @@ fn last_line_lens(p: &Path, n: usize) -> Vec<u64> {
 }
 
 fn prlimit_fsize(pid: u32, limit: &str) {
-    let ok = Command::new("prlimit")
-        .arg(format!("--pid={pid}"))
-        .arg(format!("--fsize={limit}:unlimited"))
-        .status()
-        .expect("prlimit (util-linux) runs");
-    assert!(ok.success(), "prlimit --fsize on keywardd");
+    assert!(daemon_harness::set_file_size_limit(pid, limit), "prlimit --fsize on keywardd");
 }
 
 fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {

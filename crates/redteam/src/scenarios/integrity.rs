@@ -149,22 +149,6 @@ fn verify(d: &Daemon) -> (bool, Value) {
     (out.status.success(), serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or(Value::Null))
 }
 
-fn rechain(text: &str) -> String {
-    let mut prev = policy::journal::GENESIS.to_string();
-    let mut out = String::new();
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
-        let Some(at) = line.find("\"rec\":") else { continue };
-        let rec = &line[at + 6..line.len() - 1];
-        let seq = v["seq"].as_u64().unwrap_or(0);
-        let hash = policy::journal::link_hash(policy::journal::Stream::Audit, seq, &prev, rec.as_bytes());
-        let sig = v["sig"].as_str().map(|s| format!(",\"sig\":\"{s}\"")).unwrap_or_default();
-        out.push_str(&format!("{{\"seq\":{seq},\"prev\":\"{prev}\",\"hash\":\"{hash}\"{sig},\"rec\":{rec}}}\n"));
-        prev = hash;
-    }
-    out
-}
-
 fn audit_tamper(probe: &mut Probe) -> String {
     let mut d = match capped() {
         Ok(d) => d,
@@ -198,7 +182,10 @@ fn audit_tamper(probe: &mut Probe) -> String {
     attempt(probe, "emptied", "KW_AUDIT_TRUNCATED", &mut d);
     let _ = std::fs::remove_file(&log);
     attempt(probe, "deleted", "KW_AUDIT_TRUNCATED", &mut d);
-    let _ = std::fs::write(&log, rechain(&text.replace("\"uid\":0", "\"uid\":1000")));
+    let _ = std::fs::write(
+        &log,
+        daemon_harness::rechain(policy::journal::Stream::Audit, &text.replace("\"uid\":0", "\"uid\":1000")),
+    );
     attempt(probe, "rewritten", "KW_AUDIT_CHAIN_BROKEN", &mut d);
     let _ = std::fs::remove_file(d.anchor_file());
     attempt(probe, "anchor_deleted", "KW_ANCHOR_MISSING", &mut d);
@@ -233,14 +220,6 @@ fn rollback(probe: &mut Probe) -> String {
     "an older, authentic copy of the ledger, audit log and anchor was refused as a rollback".into()
 }
 
-fn prlimit(pid: u32, limit: &str) -> bool {
-    Command::new("prlimit")
-        .arg(format!("--pid={pid}"))
-        .arg(format!("--fsize={limit}:unlimited"))
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn audit_write_failure(probe: &mut Probe) -> String {
     let d = match capped() {
         Ok(d) => d,
@@ -257,7 +236,7 @@ fn audit_write_failure(probe: &mut Probe) -> String {
     }
     let limit = text.len() as u64 + lens[1] + lens[0] / 2;
     let Some(pid) = d.pid() else { return "no pid".into() };
-    if !prlimit(pid, &limit.to_string()) {
+    if !daemon_harness::set_file_size_limit(pid, &limit.to_string()) {
         return "prlimit failed".into();
     }
     let answered = paid(&mut c, "r30-3");
@@ -268,7 +247,7 @@ fn audit_write_failure(probe: &mut Probe) -> String {
         bytes.last() == Some(&b'\n') && d.verify_audit().is_ok(),
         format!("log ends with a newline: {}", bytes.last() == Some(&b'\n')),
     );
-    prlimit(pid, "unlimited");
+    daemon_harness::set_file_size_limit(pid, "unlimited");
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut healed = false;
     while Instant::now() < deadline && !healed {

@@ -158,9 +158,9 @@ pub fn plan(vault: &mut Vault, audit_log: &Path) -> Result<Plan, StartError> {
         // journals are adopted again, under this key.
         return Ok(Plan { key, anchor: None, roll_forward: false, anchor_path, adopting_from: Some(base) });
     }
-    let bytes = match bounded_read(&anchor_path) {
+    let bytes = match bounded_read::read_file(&anchor_path, policy::journal::MAX_ANCHOR_BYTES) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(bounded_read::ReadError::Unreadable { kind: std::io::ErrorKind::NotFound }) => {
             return Err(StartError::new(
                 "KW_ANCHOR_MISSING",
                 format!(
@@ -211,22 +211,15 @@ fn key_entry(bytes: &[u8]) -> Result<(Arc<JournalKey>, u64), StartError> {
     Ok((key, base))
 }
 
-fn bounded_read(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    std::fs::File::open(path)?.take(policy::journal::MAX_ANCHOR_BYTES + 1).read_to_end(&mut out)?;
-    Ok(out)
-}
-
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
 impl Plan {
     /// Commits what the plan needs once both journals are open: rolls a
-    /// prepared anchor forward, or, on the first anchored start, writes the
-    /// first anchor over the adopted journals, seals the journal key in the
-    /// vault and commits. Returns the anchor in force.
+    /// prepared anchor forward, or, on the first anchored start, writes and
+    /// commits the first anchor over the adopted journals (the key was
+    /// sealed by [`plan`]). Returns the anchor in force.
     pub fn establish(mut self, vault: &mut Vault, audit: Position, ledger: Position) -> Result<Anchor, StartError> {
         if let Some(base) = self.adopting_from {
             // Written, then committed: a crash between the two leaves the

@@ -107,10 +107,7 @@ fn mark_audited(shared: &Shared, id: &str) {
 fn ensure_audited(shared: &Shared, id: &str) -> Result<(), (u8, Vec<u8>)> {
     let late = shared.ledger.with_state(|b| {
         let e = b.requests.get(id)?;
-        (e.signature.is_some() && !e.audited).then(|| {
-            json!({"request_id": e.id, "intent_hash": e.hash, "key": e.intent.key, "public_key": e.public_key,
-                   "signature": e.signature, "late": true})
-        })
+        (e.signature.is_some() && !e.audited).then(|| e.signed_record(Some("late")))
     });
     let Some(fields) = late else { return Ok(()) };
     if shared.audit.try_record("signed", fields).is_err() {
@@ -514,11 +511,9 @@ fn sign_and_record(shared: &Shared, id: &str) {
             }
             // A failure here withholds the signature: [`release`] answers
             // it only once its audit record is known durable.
-            let recorded = shared.audit.try_record(
-                "signed",
-                json!({"request_id": id, "intent_hash": hash, "key": key, "public_key": hex(&public),
-                       "signature": hex(&sig)}),
-            );
+            let recorded = shared
+                .audit
+                .try_record("signed", ledger::signed_record(id, &hash, &key, &hex(&public), &hex(&sig), None));
             if recorded.is_ok() {
                 mark_audited(shared, id);
             }

@@ -87,10 +87,7 @@ pub fn open(config: &Config, vault: &mut Vault) -> Result<Journals, StartError> 
         b.requests
             .values()
             .filter(|e| e.signature.is_some() && !audited.contains(&e.id))
-            .map(|e| {
-                json!({"request_id": e.id, "intent_hash": e.hash, "key": e.intent.key, "public_key": e.public_key,
-                       "signature": e.signature, "recovered": true})
-            })
+            .map(|e| e.signed_record(Some("recovered")))
             .collect()
     });
     for m in missing {

@@ -54,6 +54,31 @@ pub struct Entry {
     pub audited: bool,
 }
 
+impl Entry {
+    /// The fields of the audit log's `signed` record for this request, with
+    /// `mark` (`recovered`, `late`) set when it is written after the fact.
+    pub fn signed_record(&self, mark: Option<&str>) -> Value {
+        signed_record(
+            &self.id,
+            &self.hash,
+            &self.intent.key,
+            self.public_key.as_deref().unwrap_or_default(),
+            self.signature.as_deref().unwrap_or_default(),
+            mark,
+        )
+    }
+}
+
+/// The fields of an audit `signed` record (one shape wherever it is written).
+pub fn signed_record(id: &str, hash: &str, key: &str, public_key: &str, signature: &str, mark: Option<&str>) -> Value {
+    let mut v = serde_json::json!({"request_id": id, "intent_hash": hash, "key": key, "public_key": public_key,
+                                   "signature": signature});
+    if let Some(m) = mark {
+        v[m] = true.into();
+    }
+    v
+}
+
 /// The ledger's in-memory state.
 #[derive(Debug, Default)]
 pub struct Book {
